@@ -1,0 +1,302 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// CredentialType selects how a client authenticates at the token endpoint.
+// +kubebuilder:validation:Enum=ClientSecret;APIKey;PrivateKeyJWT
+type CredentialType string
+
+const (
+	// ClientSecretType: a client_id and client_secret for the OAuth2
+	// client_credentials grant, sent with client_secret_basic or
+	// client_secret_post.
+	ClientSecretType CredentialType = "ClientSecret"
+	// APIKeyType: one key string exchanged at the token endpoint with the
+	// API-key grant type.
+	APIKeyType CredentialType = "APIKey"
+	// PrivateKeyJWTType: the client signs an RFC 7523 assertion with a
+	// private key; Signet holds only the public key.
+	PrivateKeyJWTType CredentialType = "PrivateKeyJWT"
+)
+
+// DeletionPolicy says what happens to the workload Secret when its
+// ClientCredential is deleted.
+// +kubebuilder:validation:Enum=Delete;Orphan
+type DeletionPolicy string
+
+const (
+	// DeletePolicy deletes the workload Secret with the ClientCredential.
+	DeletePolicy DeletionPolicy = "Delete"
+	// OrphanPolicy leaves the workload Secret in place (its secret no longer
+	// authenticates: the credential record is always deleted).
+	OrphanPolicy DeletionPolicy = "Orphan"
+)
+
+// SecretTemplate holds metadata copied onto the workload Secret.
+// +kubebuilder:validation:XValidation:rule="!has(self.labels) || self.labels.all(k, !k.startsWith('iam.signet.dev/'))",message="secretTemplate.labels must not use the iam.signet.dev/ prefix, which Signet reserves for its own labels"
+// +kubebuilder:validation:XValidation:rule="!has(self.annotations) || self.annotations.all(k, !k.startsWith('iam.signet.dev/'))",message="secretTemplate.annotations must not use the iam.signet.dev/ prefix, which Signet reserves for its own annotations"
+type SecretTemplate struct {
+	// labels to set on the workload Secret, for example to let a tool select
+	// it. Unset means only Signet's own labels.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// annotations to set on the workload Secret, for example for a secret
+	// replicator or a reloader. Unset means only Signet's own annotations.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// RotationSpec controls when the credential's secret is replaced.
+// +kubebuilder:validation:XValidation:rule="!has(self.interval) || !has(self.gracePeriod) || duration(self.gracePeriod) < duration(self.interval)",message="rotation.gracePeriod must be shorter than rotation.interval, so that the previous secret stops working before the next rotation"
+type RotationSpec struct {
+	// interval between scheduled rotations, as a Go duration such as "720h"
+	// (1h to 17520h). Unset means the secret is rotated only when trigger
+	// changes.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h') && duration(self) <= duration('17520h')",message="rotation.interval must be between 1h and 17520h (730 days)"
+	Interval *metav1.Duration `json:"interval,omitempty"`
+
+	// gracePeriod is how long the previous secret is still accepted after a
+	// rotation, so that workloads pick up the new one without downtime.
+	// "0s" makes a rotation revoke the previous secret, and the tokens issued
+	// with it, at once. At most 168h. Default 5m.
+	// +optional
+	// +kubebuilder:default="5m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('168h')",message="rotation.gracePeriod must be at most 168h (7 days)"
+	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
+
+	// trigger forces an immediate rotation whenever its value changes, so a
+	// GitOps commit can regenerate a secret (set it to a date or a ticket
+	// number). Its value means nothing else. Unset means no forced rotation.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Trigger string `json:"trigger,omitempty"`
+}
+
+// PublicKeys are the client's own public keys for PrivateKeyJWT, so that its
+// private key never reaches the cluster. Exactly one of pem and jwks.
+// +kubebuilder:validation:XValidation:rule="has(self.pem) != has(self.jwks)",message="publicKeys needs exactly one of pem or jwks"
+type PublicKeys struct {
+	// pem holds one or more PEM "PUBLIC KEY" blocks (EC P-256/P-384, Ed25519,
+	// or RSA of at least 2048 bits). Each key's algorithm is fixed by its
+	// type: ES256, ES384, EdDSA or RS256.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=16384
+	// +kubebuilder:validation:XValidation:rule="self.contains('-----BEGIN PUBLIC KEY-----')",message="publicKeys.pem must hold PEM blocks of type PUBLIC KEY; never paste a private key here"
+	PEM string `json:"pem,omitempty"`
+
+	// jwks is a JSON Web Key Set (RFC 7517) with the client's public keys.
+	// Each key needs a "kid" when there is more than one.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=65536
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('{') && self.contains('\"keys\"')",message="publicKeys.jwks must be a JSON object with a \"keys\" array"
+	JWKS string `json:"jwks,omitempty"`
+}
+
+// RolloutRestartTarget names a workload in the ClientCredential's namespace
+// that is restarted after each rotation, like "kubectl rollout restart".
+type RolloutRestartTarget struct {
+	// kind of the workload.
+	// +required
+	// +kubebuilder:validation:Enum=Deployment;StatefulSet
+	Kind string `json:"kind"`
+
+	// name of the workload in this namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// ClientCredentialSpec describes one credential of a ServiceAccount.
+// +kubebuilder:validation:XValidation:rule="!has(self.publicKeys) || self.type == 'PrivateKeyJWT'",message="publicKeys may be set only when type is PrivateKeyJWT"
+// +kubebuilder:validation:XValidation:rule="!has(self.publicKeys) || !has(self.rotation) || !has(self.rotation.interval)",message="rotation.interval applies only to keys Signet generates; with publicKeys, rotate by editing publicKeys"
+// +kubebuilder:validation:XValidation:rule="!has(self.validFor) || !has(self.rotation) || !has(self.rotation.interval) || duration(self.rotation.interval) < duration(self.validFor)",message="rotation.interval must be shorter than validFor, or the secret expires before it is rotated"
+// +kubebuilder:validation:XValidation:rule="has(self.secretName) == has(oldSelf.secretName)",message="secretName cannot be added or removed after creation; create a new ClientCredential instead"
+type ClientCredentialSpec struct {
+	// serviceAccountName is the Signet ServiceAccount, in this namespace,
+	// the credential authenticates as. Immutable.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="serviceAccountName is immutable; create a new ClientCredential for another ServiceAccount"
+	ServiceAccountName string `json:"serviceAccountName"`
+
+	// type of credential: ClientSecret (client_credentials with a secret),
+	// APIKey (the API-key grant) or PrivateKeyJWT (RFC 7523 assertions).
+	// Each type may authenticate only with its own method. Immutable.
+	// Default ClientSecret.
+	// +optional
+	// +kubebuilder:default=ClientSecret
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="type is immutable; create a new ClientCredential of the other type"
+	Type CredentialType `json:"type,omitempty"`
+
+	// secretName is the name of the workload Secret, in this namespace, that
+	// holds client_id, the secret (client_secret, api_key or private_key.pem),
+	// token_url and issuer. Immutable. Unset means the ClientCredential's name.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="secretName is immutable; create a new ClientCredential to use another Secret"
+	SecretName string `json:"secretName,omitempty"`
+
+	// secretTemplate holds labels and annotations for the workload Secret.
+	// +optional
+	SecretTemplate *SecretTemplate `json:"secretTemplate,omitempty"`
+
+	// validFor is how long each generated secret or key is valid after it is
+	// issued, as a Go duration (1h to 17520h, that is 730 days). With
+	// rotation.interval set, rotation renews it before it expires. Unset
+	// means the secret does not expire.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h') && duration(self) <= duration('17520h')",message="validFor must be between 1h and 17520h (730 days)"
+	ValidFor *metav1.Duration `json:"validFor,omitempty"`
+
+	// rotation controls scheduled and forced rotation. Default: no schedule,
+	// a 5m grace period.
+	// +optional
+	// +kubebuilder:default={gracePeriod: "5m"}
+	Rotation *RotationSpec `json:"rotation,omitempty"`
+
+	// revoked, when true, stops the credential at once: its secret is no
+	// longer accepted, tokens issued from it introspect as inactive, and the
+	// secret is removed from the workload Secret. Setting it back to false
+	// issues a new secret; tokens issued before the revocation stay inactive.
+	// Default false.
+	// +optional
+	// +kubebuilder:default=false
+	Revoked bool `json:"revoked,omitempty"`
+
+	// deletionPolicy says what happens to the workload Secret when this
+	// ClientCredential is deleted: Delete removes it, Orphan leaves it (its
+	// secret stops authenticating either way). Default Delete.
+	// +optional
+	// +kubebuilder:default=Delete
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// rolloutRestartTargets are Deployments and StatefulSets in this
+	// namespace restarted after each rotation, so that workloads reading the
+	// secret only at start-up pick up the new one. At most 16.
+	// +optional
+	// +listType=map
+	// +listMapKey=kind
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	RolloutRestartTargets []RolloutRestartTarget `json:"rolloutRestartTargets,omitempty"`
+
+	// publicKeys are the client's own public keys, for type PrivateKeyJWT.
+	// Unset with PrivateKeyJWT means Signet generates an ES256 key pair and
+	// puts the private key in the workload Secret as private_key.pem.
+	// +optional
+	PublicKeys *PublicKeys `json:"publicKeys,omitempty"`
+
+	// accessTokenLifetime is the lifetime of access tokens issued to this
+	// credential (60s to 24h). A token never outlives its credential or
+	// account. Default 1h.
+	// +optional
+	// +kubebuilder:default="1h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('60s') && duration(self) <= duration('24h')",message="accessTokenLifetime must be between 60s and 24h"
+	AccessTokenLifetime *metav1.Duration `json:"accessTokenLifetime,omitempty"`
+}
+
+// ClientCredentialStatus is the observed state of a ClientCredential. It
+// never holds a secret, a hash or a key.
+type ClientCredentialStatus struct {
+	// clientId is the OAuth2 client_id. It is derived from the object's UID,
+	// stays the same across rotations, and starts with "sgc_" so that it is
+	// never mistaken for a user name.
+	// +optional
+	ClientID string `json:"clientId,omitempty"`
+
+	// secretName is the workload Secret Signet writes.
+	// +optional
+	SecretName string `json:"secretName,omitempty"`
+
+	// expiresAt is when the current secret expires. Unset means it does not.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+
+	// lastRotationTime is when the current secret was issued.
+	// +optional
+	LastRotationTime *metav1.Time `json:"lastRotationTime,omitempty"`
+
+	// nextRotationTime is when the next scheduled rotation happens. Unset
+	// means none is scheduled.
+	// +optional
+	NextRotationTime *metav1.Time `json:"nextRotationTime,omitempty"`
+
+	// previousSecretValidUntil is when the previous secret stops being
+	// accepted. Unset means no previous secret is accepted.
+	// +optional
+	PreviousSecretValidUntil *metav1.Time `json:"previousSecretValidUntil,omitempty"`
+
+	// conditions: Ready; Reconciling, Stalled and ExpiringSoon only while True.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+
+	// observedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// ClientCredential is a credential of a ServiceAccount: a client secret, an
+// API key, or the public keys of a private_key_jwt client. Signet writes the
+// usable credential to a workload Secret in this namespace and only a keyed
+// hash (or public key) where the token server reads it.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=sigcred;cc,categories=signet
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Account",type=string,JSONPath=`.spec.serviceAccountName`
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
+// +kubebuilder:printcolumn:name="Client ID",type=string,JSONPath=`.status.clientId`
+// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.expiresAt`
+// +kubebuilder:printcolumn:name="Next Rotation",type=date,JSONPath=`.status.nextRotationTime`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ClientCredential struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired credential.
+	// +required
+	Spec ClientCredentialSpec `json:"spec"`
+
+	// status is the credential as Signet last observed it.
+	// +optional
+	Status ClientCredentialStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// ClientCredentialList is a list of ClientCredentials.
+type ClientCredentialList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ClientCredential `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ClientCredential{}, &ClientCredentialList{})
+}

@@ -1,0 +1,80 @@
+package v1alpha1
+
+// Condition types shared by the three kinds. Ready follows the usual
+// Kubernetes polarity; the others are "abnormal-true": they are present only
+// while True, so that kstatus (and therefore Flux and Argo CD) read health
+// without custom code.
+const (
+	// ReadyCondition is always present once the object has been reconciled.
+	// True means the object is fully in force: for a ClientCredential, its
+	// workload Secret and credential record are written and the token server
+	// accepts it.
+	ReadyCondition = "Ready"
+
+	// ReconcilingCondition is present only while True: the controller is
+	// working towards the desired state (for example waiting for signing keys).
+	ReconcilingCondition = "Reconciling"
+
+	// StalledCondition is present only while True: the controller cannot make
+	// progress until a person changes something (for example a Secret name
+	// already claimed by another ClientCredential). kstatus reports Failed.
+	StalledCondition = "Stalled"
+
+	// ExpiringSoonCondition is present only while True, on a ClientCredential
+	// whose current secret expires within the warning window (a third of its
+	// validity, at most seven days).
+	ExpiringSoonCondition = "ExpiringSoon"
+)
+
+// Reasons used in conditions and Events. CamelCase, stable: alerts and
+// dashboards match on them.
+const (
+	// ReadyReason: everything is in force.
+	ReadyReason = "Ready"
+	// ProgressingReason: work is under way and no error has occurred.
+	ProgressingReason = "Progressing"
+	// ReconcileErrorReason: a transient error; the controller retries with backoff.
+	ReconcileErrorReason = "ReconcileError"
+
+	// DisabledReason: the ServiceAccount has spec.disabled set.
+	DisabledReason = "Disabled"
+	// ExpiredReason: the object's validity has ended.
+	ExpiredReason = "Expired"
+	// ExpiringSoonReason: the current secret expires within the warning window.
+	ExpiringSoonReason = "ExpiringSoon"
+	// RevokedReason: the ClientCredential has spec.revoked set.
+	RevokedReason = "Revoked"
+
+	// ServiceAccountNotFoundReason: the named ServiceAccount does not exist.
+	ServiceAccountNotFoundReason = "ServiceAccountNotFound"
+	// ServiceAccountNotReadyReason: the named ServiceAccount is disabled or expired.
+	ServiceAccountNotReadyReason = "ServiceAccountNotReady"
+	// SubjectsMissingReason: an AccessRule names ServiceAccounts that do not exist.
+	SubjectsMissingReason = "SubjectsMissing"
+
+	// SecretNameConflictReason: another ClientCredential already owns the
+	// workload Secret name. The first claimant keeps it.
+	SecretNameConflictReason = "SecretNameConflict"
+	// SecretNotOwnedReason: a Secret with the workload Secret's name exists
+	// but was not created by Signet; Signet will not overwrite it.
+	SecretNotOwnedReason = "SecretNotOwned"
+	// InvalidPublicKeysReason: spec.publicKeys could not be parsed or holds a
+	// key type Signet does not accept.
+	InvalidPublicKeysReason = "InvalidPublicKeys"
+	// KeysNotReadyReason: the hash key or signing keys are not yet available.
+	KeysNotReadyReason = "KeysNotReady"
+)
+
+// Event reasons that are not also condition reasons.
+const (
+	// IssuedReason: a new secret or key pair was generated and written.
+	IssuedReason = "Issued"
+	// RotatedReason: the secret was replaced on schedule or on request.
+	RotatedReason = "Rotated"
+	// RepairedReason: the workload Secret was edited or deleted and was restored.
+	RepairedReason = "Repaired"
+	// RestartedReason: a rollout restart target was restarted after a rotation.
+	RestartedReason = "Restarted"
+	// GraceEndedReason: the previous secret stopped being accepted.
+	GraceEndedReason = "GraceEnded"
+)
