@@ -70,6 +70,17 @@ verify: manifests generate fmt ## Regenerate everything, then fail if the tree c
 test: manifests generate fmt vet controlplane ## Run every test: unit, integration (real API server), fuzz seeds.
 	go test $(GO_TEST_FLAGS) ./...
 
+.PHONY: bench
+bench: bench-token-server bench-controllers ## Run every benchmark; results go to docs/benchmarks.md by hand.
+
+.PHONY: bench-token-server
+bench-token-server: ## Benchmark the token server (load generator, micro-benchmarks).
+	@echo "bench-token-server: not yet implemented"
+
+.PHONY: bench-controllers
+bench-controllers: controlplane ## Benchmark the controllers: 1,000 ClientCredentials to Ready, manager RSS.
+	@echo "bench-controllers: not yet implemented"
+
 .PHONY: controlplane
 controlplane: ## Build etcd, kube-apiserver and kubectl into bin/k8s (about 10 minutes, once).
 	hack/build-controlplane.sh $(CONTROLPLANE_DIR)
@@ -77,8 +88,9 @@ controlplane: ## Build etcd, kube-apiserver and kubectl into bin/k8s (about 10 m
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager binary into bin/.
+build: ## Build the manager and token-server binaries into bin/.
 	go build -o $(LOCALBIN)/manager ./cmd/manager
+	@if [ -d cmd/token-server ]; then go build -o $(LOCALBIN)/token-server ./cmd/token-server; fi
 
 ##@ Tools
 
