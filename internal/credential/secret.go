@@ -90,8 +90,16 @@ func CheckSecret(kind Kind, s string) error {
 	return nil
 }
 
+// checksum is the CRC32 of s in fixed-width base62. It runs on every token
+// request, so it avoids math/big.
 func checksum(s string) string {
-	return encodeBase62(new(big.Int).SetUint64(uint64(crc32.ChecksumIEEE([]byte(s)))), checksumLen)
+	var out [checksumLen]byte
+	n := crc32.ChecksumIEEE([]byte(s))
+	for i := checksumLen - 1; i >= 0; i-- {
+		out[i] = base62[n%62]
+		n /= 62
+	}
+	return string(out[:])
 }
 
 // encodeBase62 writes n in base62, left-padded with zeros to width.
