@@ -1,0 +1,45 @@
+// Command token-server is Signet's OAuth2 token server. It watches the
+// credential records, signing keys and hash key in its own namespace and
+// serves the token, introspection and revocation endpoints, discovery and
+// the JWKS from an in-memory index, so it keeps serving while the API
+// server is down.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+)
+
+func main() {
+	opts := options{}
+	opts.bindFlags(flag.CommandLine)
+	// The --kubeconfig flag is registered by controller-runtime's config
+	// package, which also handles KUBECONFIG and in-cluster configuration.
+	flag.Parse()
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: opts.logLevel()}))
+	klog.SetSlogLogger(log)
+
+	if err := opts.validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "token-server:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	cfg, err := config.GetConfig()
+	if err == nil {
+		err = run(ctx, opts, cfg, log, nil)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("Token server stopped", "error", err.Error())
+		os.Exit(1)
+	}
+}

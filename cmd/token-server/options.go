@@ -1,0 +1,76 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"log/slog"
+	"net"
+	"net/url"
+	"time"
+)
+
+type options struct {
+	namespace       string
+	issuer          string
+	listen          string
+	probeListen     string
+	tlsCertFile     string
+	tlsKeyFile      string
+	defaultAudience string
+	gcInterval      time.Duration
+	shutdownTimeout time.Duration
+	verbose         bool
+}
+
+func (o *options) bindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.namespace, "namespace", "signet-system", "The Signet namespace: the only namespace the token server reads or writes.")
+	fs.StringVar(&o.issuer, "issuer", "", "Issuer identifier (required, an absolute URL): the iss of every token and the only audience accepted in client assertions.")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "Address of the OAuth2 endpoints. Plain HTTP only on a loopback address; elsewhere --tls-cert-file and --tls-key-file are required.")
+	fs.StringVar(&o.probeListen, "probe-listen", "", "Separate plain-HTTP address for /healthz, /readyz and /metrics. Empty: serve them on --listen.")
+	fs.StringVar(&o.tlsCertFile, "tls-cert-file", "", "PEM certificate chain; reloaded when the file changes.")
+	fs.StringVar(&o.tlsKeyFile, "tls-key-file", "", "PEM private key of the certificate; reloaded when the file changes.")
+	fs.StringVar(&o.defaultAudience, "default-audience", "", "aud of tokens whose client has no audiences granted. Default: the issuer.")
+	fs.DurationVar(&o.gcInterval, "gc-interval", 10*time.Minute, "Mean interval between garbage collections of expired used-assertion and revoked-token ConfigMaps (jittered by up to half).")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 20*time.Second, "How long to let in-flight requests finish on SIGTERM.")
+	fs.BoolVar(&o.verbose, "v", false, "Log at debug level.")
+}
+
+func (o *options) logLevel() slog.Level {
+	if o.verbose {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
+
+func (o *options) tls() bool { return o.tlsCertFile != "" }
+
+func (o *options) validate() error {
+	u, err := url.Parse(o.issuer)
+	switch {
+	case o.issuer == "":
+		return errors.New("--issuer is required")
+	case err != nil || !u.IsAbs() || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
+		return errors.New("--issuer must be an absolute URL without query or fragment")
+	case o.namespace == "":
+		return errors.New("--namespace must not be empty")
+	case (o.tlsCertFile == "") != (o.tlsKeyFile == ""):
+		return errors.New("--tls-cert-file and --tls-key-file go together")
+	case !o.tls() && !isLoopback(o.listen):
+		return errors.New("refusing to serve plain HTTP on a non-loopback address: set --tls-cert-file and --tls-key-file, or listen on 127.0.0.1 or [::1]")
+	}
+	return nil
+}
+
+// isLoopback reports whether addr binds only loopback interfaces. An empty
+// host binds every interface, so it is not loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
+
+	"github.com/signet-iam/signet/internal/tokenserver"
+	"github.com/signet-iam/signet/internal/tokenserver/index"
+	"github.com/signet-iam/signet/internal/tokenserver/kube"
+)
+
+// listening, when set, receives the bound addresses (main, then probe if
+// any) once the listeners are open; tests use it with port 0.
+type listening func(main, probe net.Addr)
+
+// run serves until ctx ends, then drains in-flight requests.
+func run(ctx context.Context, o options, restCfg *rest.Config, log *slog.Logger, ready listening) error {
+	restCfg = rest.CopyConfig(restCfg)
+	restCfg.UserAgent = "signet-token-server"
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("creating the Kubernetes client: %w", err)
+	}
+	idx := index.New()
+	watcher := kube.NewWatcher(client, o.namespace, idx, log)
+	srv, err := tokenserver.New(tokenserver.Config{
+		Issuer: o.issuer, DefaultAudience: o.defaultAudience,
+		Index: idx, Source: watcher, Log: log,
+		Ledger: &kube.Ledger{Client: client, Namespace: o.namespace},
+	})
+	if err != nil {
+		return err
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	if err := watcher.Start(ctx); err != nil {
+		return err
+	}
+	gc := &kube.Collector{Client: client, Namespace: o.namespace, Log: log, Interval: o.gcInterval}
+	g.Go(func() error { gc.Run(ctx); return nil })
+
+	handler := srv.AllHandler()
+	if o.probeListen != "" {
+		handler = srv.Handler()
+	}
+	mainLn, err := listen(ctx, g, o, log)
+	if err != nil {
+		return err
+	}
+	serve(ctx, g, newHTTPServer(handler, log), mainLn, o.shutdownTimeout)
+	var probeAddr net.Addr
+	if o.probeListen != "" {
+		probeLn, err := net.Listen("tcp", o.probeListen)
+		if err != nil {
+			_ = mainLn.Close()
+			return fmt.Errorf("listening for probes: %w", err)
+		}
+		probeAddr = probeLn.Addr()
+		serve(ctx, g, newHTTPServer(srv.ProbeHandler(), log), probeLn, o.shutdownTimeout)
+	}
+	log.Info("Token server listening", "address", mainLn.Addr().String(), "tls", o.tls(),
+		"namespace", o.namespace, "issuer", o.issuer)
+	if ready != nil {
+		ready(mainLn.Addr(), probeAddr)
+	}
+	return g.Wait()
+}
+
+// listen opens the main listener, with TLS from a certificate that is
+// reloaded when its files change.
+func listen(ctx context.Context, g *errgroup.Group, o options, log *slog.Logger) (net.Listener, error) {
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return nil, fmt.Errorf("listening: %w", err)
+	}
+	if !o.tls() {
+		return ln, nil
+	}
+	cw, err := certwatcher.New(o.tlsCertFile, o.tlsKeyFile)
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("loading the TLS certificate: %w", err)
+	}
+	cw.RegisterCallback(func(tls.Certificate) { log.Info("Loaded the TLS certificate") })
+	g.Go(func() error { return cw.Start(ctx) })
+	return tls.NewListener(ln, &tls.Config{
+		GetCertificate: cw.GetCertificate,
+		MinVersion:     tls.VersionTLS12,
+		NextProtos:     []string{"h2", "http/1.1"},
+	}), nil
+}
+
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// serve runs s on ln until ctx ends, then shuts it down gracefully.
+func serve(ctx context.Context, g *errgroup.Group, s *http.Server, ln net.Listener, timeout time.Duration) {
+	g.Go(func() error {
+		if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		return s.Shutdown(sctx)
+	})
+}

@@ -1,0 +1,136 @@
+package clientauth
+
+import (
+	"context"
+	"time"
+
+	"github.com/signet-iam/signet/internal/credential"
+	"github.com/signet-iam/signet/internal/record"
+	"github.com/signet-iam/signet/internal/tokenserver/index"
+)
+
+// ReplayGuard records that an assertion's jti was used. It must be atomic
+// across every token-server replica: of two calls with one (clientID, jti),
+// exactly one returns true. An error means the use could not be recorded,
+// and the caller fails closed.
+type ReplayGuard interface {
+	UseAssertion(ctx context.Context, clientID, jti string, exp time.Time) (first bool, err error)
+}
+
+// Authenticator checks credentials against an index.
+type Authenticator struct {
+	Index *index.Index
+	// Issuer is the only audience accepted in a client assertion.
+	Issuer string
+	Replay ReplayGuard
+	Now    func() time.Time
+}
+
+// Authenticate returns the record of the client that c proves to be, or
+// why not.
+func (a *Authenticator) Authenticate(ctx context.Context, c Credentials) (*record.Record, *Failure) {
+	now := a.Now()
+	var (
+		rec *record.Record
+		f   *Failure
+	)
+	switch c.Method {
+	case MethodBasic, MethodPost:
+		rec, f = a.clientSecret(c, now)
+	case MethodAPIKey:
+		rec, f = a.apiKey(c, now)
+	case MethodJWT:
+		rec, f = a.assertion(ctx, c, now)
+	default:
+		f = fail(CodeInvalidClient, ReasonNoCredentials, "client authentication is required")
+	}
+	if f == nil {
+		f = usable(rec, now)
+	}
+	if f != nil {
+		f.Basic = c.Method == MethodBasic
+		return nil, f
+	}
+	return rec, nil
+}
+
+func usable(rec *record.Record, now time.Time) *Failure {
+	ok, why := rec.Usable(now)
+	if ok {
+		return nil
+	}
+	reason := ReasonExpired
+	switch why {
+	case "revoked":
+		reason = ReasonRevoked
+	case "disabled":
+		reason = ReasonDisabled
+	}
+	return fail(CodeInvalidClient, reason, "the client may not obtain tokens")
+}
+
+var errWrongMethod = fail(CodeUnauthorizedClient, ReasonWrongMethod, "the client may not use this authentication method")
+
+// lookup finds a client's record and checks that its type may use the
+// method, before any secret is checked.
+func (a *Authenticator) lookup(clientID, typ string) (*record.Record, *Failure) {
+	if !credential.ValidClientID(clientID) {
+		return nil, fail(CodeInvalidClient, ReasonUnknownClient, "client authentication failed")
+	}
+	rec := a.Index.Record(clientID)
+	if rec == nil {
+		return nil, fail(CodeInvalidClient, ReasonUnknownClient, "client authentication failed")
+	}
+	if rec.Type != typ {
+		return nil, copyFailure(errWrongMethod)
+	}
+	return rec, nil
+}
+
+func copyFailure(f *Failure) *Failure { c := *f; return &c }
+
+func (a *Authenticator) clientSecret(c Credentials, now time.Time) (*record.Record, *Failure) {
+	rec, f := a.lookup(c.ClientID, record.TypeClientSecret)
+	if f != nil {
+		return nil, f
+	}
+	hasher := a.Index.Hasher()
+	if hasher == nil {
+		return nil, fail(CodeUnavailable, ReasonNotReady, "the server has not loaded its keys yet")
+	}
+	if credential.CheckSecret(credential.ClientSecretKind, c.Secret) != nil {
+		return nil, fail(CodeInvalidClient, ReasonMalformedSecret, "client authentication failed")
+	}
+	for _, h := range rec.AcceptedSecrets(now) {
+		if ok, _ := hasher.Verify(credential.SecretDomain, c.Secret, h.Hash); ok {
+			return rec, nil
+		}
+	}
+	return nil, fail(CodeInvalidClient, ReasonWrongSecret, "client authentication failed")
+}
+
+// apiKey finds the record by the key's hash under each hash key, then
+// confirms the match is a hash still accepted, comparing in constant time.
+func (a *Authenticator) apiKey(c Credentials, now time.Time) (*record.Record, *Failure) {
+	hasher := a.Index.Hasher()
+	if hasher == nil {
+		return nil, fail(CodeUnavailable, ReasonNotReady, "the server has not loaded its keys yet")
+	}
+	if credential.CheckSecret(credential.APIKeyKind, c.Secret) != nil {
+		return nil, fail(CodeInvalidClient, ReasonMalformedSecret, "the API key is not valid")
+	}
+	rec, matched := a.Index.RecordByAPIKeyHash(hasher.HashAll(credential.SecretDomain, c.Secret))
+	if rec == nil {
+		return nil, fail(CodeInvalidClient, ReasonWrongSecret, "the API key is not valid")
+	}
+	for _, h := range rec.AcceptedSecrets(now) {
+		if h.Hash != matched {
+			continue
+		}
+		ok, err := hasher.Verify(credential.SecretDomain, c.Secret, h.Hash)
+		if ok && err == nil {
+			return rec, nil
+		}
+	}
+	return nil, fail(CodeInvalidClient, ReasonWrongSecret, "the API key is not valid")
+}

@@ -1,0 +1,233 @@
+// Package index is the token server's in-memory view of the Signet
+// namespace: credential records by client_id, API-key records by the hash of
+// their key, the signing key set, the hash keyring, and the access tokens
+// revoked through RFC 7009. The token server answers every request from it,
+// so it keeps serving while the API server is away.
+//
+// Updates come from informers (package kube); reads come from request
+// handlers. Records are immutable once indexed: an update replaces the
+// pointer, so a reader never sees half a record.
+package index
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/signet-iam/signet/internal/credential"
+	"github.com/signet-iam/signet/internal/record"
+	"github.com/signet-iam/signet/internal/signing"
+)
+
+// Index is safe for concurrent use.
+type Index struct {
+	mu sync.RWMutex
+	// records holds every parsed credential record by client_id.
+	records map[string]*record.Record
+	// owner maps a record Secret's name to the client_id it holds, so a
+	// delete event (which may carry only the name) removes the right record.
+	owner map[string]string
+	// apiKeys maps each stored hash of an API key to its client_id: an API
+	// key carries no client_id, so it is found by its hash.
+	apiKeys map[string]string
+	keys    *signing.KeySet
+	hasher  *credential.Hasher
+	// revoked maps the jti of a token revoked through /revoke to its exp.
+	revoked map[string]time.Time
+}
+
+// New returns an empty index.
+func New() *Index {
+	return &Index{
+		records: map[string]*record.Record{},
+		owner:   map[string]string{},
+		apiKeys: map[string]string{},
+		revoked: map[string]time.Time{},
+	}
+}
+
+// ErrIgnored is returned for a Secret that is none of the kinds indexed.
+var ErrIgnored = errors.New("secret is not a credential record or key set")
+
+// ApplySecret indexes a Secret that was added or changed. A record that no
+// longer parses is dropped, so that a bad write never leaves a stale, more
+// permissive record serving. A key set that no longer parses keeps its
+// previous value: keys grant nothing by themselves, and signing must go on.
+// Errors never include Secret contents.
+func (x *Index) ApplySecret(s *corev1.Secret) error {
+	switch component(s) {
+	case record.ComponentCredentialRecord:
+		rec, err := record.Parse(s.Data[record.RecordKey])
+		if err != nil {
+			x.DeleteSecret(s)
+			return err
+		}
+		x.putRecord(s.Name, rec)
+	case record.ComponentSigningKeys:
+		ks, err := signing.Parse(s.Data[record.KeysKey])
+		if err != nil {
+			return err
+		}
+		x.mu.Lock()
+		x.keys = ks
+		x.mu.Unlock()
+	case record.ComponentHashKey:
+		kr, err := record.ParseHashKeyring(s.Data[record.KeysKey])
+		if err != nil {
+			return err
+		}
+		h, err := kr.Hasher()
+		if err != nil {
+			return err
+		}
+		x.mu.Lock()
+		x.hasher = h
+		x.mu.Unlock()
+	default:
+		return ErrIgnored
+	}
+	return nil
+}
+
+// DeleteSecret forgets what a deleted Secret held. Only Name, Labels and
+// Namespace of s are read.
+func (x *Index) DeleteSecret(s *corev1.Secret) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	switch component(s) {
+	case record.ComponentSigningKeys:
+		x.keys = nil
+	case record.ComponentHashKey:
+		x.hasher = nil
+	default:
+		x.removeRecordLocked(s.Name)
+	}
+}
+
+func component(s *corev1.Secret) string {
+	c := s.Labels[record.LabelComponent]
+	switch {
+	case c == record.ComponentSigningKeys && s.Name != record.SigningKeysSecretName,
+		c == record.ComponentHashKey && s.Name != record.HashKeySecretName:
+		return ""
+	}
+	return c
+}
+
+func (x *Index) putRecord(secretName string, rec *record.Record) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.removeRecordLocked(secretName)
+	if prev, ok := x.records[rec.ClientID]; ok {
+		// Two Secrets claim one client_id; the manager never writes that.
+		// The newer one wins, and the older one's API-key hashes go.
+		x.removeAPIKeysLocked(prev)
+		for name, id := range x.owner {
+			if id == rec.ClientID {
+				delete(x.owner, name)
+			}
+		}
+	}
+	x.records[rec.ClientID] = rec
+	x.owner[secretName] = rec.ClientID
+	if rec.Type == record.TypeAPIKey {
+		for _, s := range rec.Secrets {
+			x.apiKeys[s.Hash] = rec.ClientID
+		}
+	}
+}
+
+func (x *Index) removeRecordLocked(secretName string) {
+	id, ok := x.owner[secretName]
+	if !ok {
+		return
+	}
+	delete(x.owner, secretName)
+	if rec, ok := x.records[id]; ok {
+		x.removeAPIKeysLocked(rec)
+		delete(x.records, id)
+	}
+}
+
+func (x *Index) removeAPIKeysLocked(rec *record.Record) {
+	for _, s := range rec.Secrets {
+		if x.apiKeys[s.Hash] == rec.ClientID {
+			delete(x.apiKeys, s.Hash)
+		}
+	}
+}
+
+// Record returns the record of a client_id, or nil.
+func (x *Index) Record(clientID string) *record.Record {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.records[clientID]
+}
+
+// RecordByAPIKeyHash returns the API-key record holding any of hashes (the
+// key hashed under every key of the keyring), and the hash that matched.
+func (x *Index) RecordByAPIKeyHash(hashes []string) (*record.Record, string) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for _, h := range hashes {
+		if id, ok := x.apiKeys[h]; ok {
+			return x.records[id], h
+		}
+	}
+	return nil, ""
+}
+
+// Keys returns the signing key set, or nil before one was loaded.
+func (x *Index) Keys() *signing.KeySet {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.keys
+}
+
+// Hasher returns the hasher of the hash keyring, or nil before one was loaded.
+func (x *Index) Hasher() *credential.Hasher {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.hasher
+}
+
+// Revoke records that the token with jti is revoked until exp.
+func (x *Index) Revoke(jti string, exp time.Time) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.revoked[jti] = exp
+}
+
+// Unrevoke forgets a revocation, once its record was garbage collected
+// after the token expired.
+func (x *Index) Unrevoke(jti string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	delete(x.revoked, jti)
+}
+
+// Revoked reports whether the token with jti was revoked.
+func (x *Index) Revoked(jti string) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	_, ok := x.revoked[jti]
+	return ok
+}
+
+// Stats are the sizes of the index, for metrics.
+type Stats struct {
+	Records, APIKeyHashes, Revoked int
+	SigningKeys, HashKeys          bool
+}
+
+// Stats returns the sizes of the index.
+func (x *Index) Stats() Stats {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return Stats{
+		Records: len(x.records), APIKeyHashes: len(x.apiKeys), Revoked: len(x.revoked),
+		SigningKeys: x.keys != nil, HashKeys: x.hasher != nil,
+	}
+}

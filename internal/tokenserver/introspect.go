@@ -1,0 +1,98 @@
+package tokenserver
+
+import (
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/signet-iam/signet/internal/record"
+	"github.com/signet-iam/signet/internal/tokenserver/accesstoken"
+	"github.com/signet-iam/signet/internal/tokenserver/clientauth"
+	"github.com/signet-iam/signet/internal/tokenserver/form"
+)
+
+// introspection is the RFC 7662 2.2 response.
+type introspection struct {
+	Active    bool             `json:"active"`
+	Scope     string           `json:"scope,omitempty"`
+	ClientID  string           `json:"client_id,omitempty"`
+	Subject   string           `json:"sub,omitempty"`
+	Audience  jwt.ClaimStrings `json:"aud,omitempty"`
+	Issuer    string           `json:"iss,omitempty"`
+	ExpiresAt int64            `json:"exp,omitempty"`
+	IssuedAt  int64            `json:"iat,omitempty"`
+	JTI       string           `json:"jti,omitempty"`
+	TokenType string           `json:"token_type,omitempty"`
+}
+
+func anyMethod(clientauth.Method) bool { return true }
+
+// readTokenRequest authenticates the caller of introspection or revocation
+// and returns the "token" parameter; on failure it has answered.
+func (s *Server) readTokenRequest(w http.ResponseWriter, r *http.Request, a *audit) (*record.Record, string) {
+	f, err := form.Read(r)
+	if err != nil {
+		s.refuse(w, a, badRequest(reasonBadRequest, err.Error()))
+		return nil, ""
+	}
+	rec := s.authenticate(w, r, f, a, anyMethod)
+	if rec == nil {
+		return nil, ""
+	}
+	token := f.Get("token")
+	if token == "" {
+		s.refuse(w, a, badRequest(reasonBadRequest, "token is required"))
+		return nil, ""
+	}
+	return rec, token
+}
+
+func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
+	a := newAudit(r, "introspect")
+	defer s.writeAudit(r.Context(), a)
+	if _, token := s.readTokenRequest(w, r, a); token != "" {
+		a.outcome = "success"
+		writeJSON(w, http.StatusOK, s.Introspect(token))
+	}
+}
+
+// Introspect says whether a token is active now. A token is inactive when
+// it does not verify, has expired, was revoked, or when its client's
+// current record no longer backs it: the record is gone or unusable, the
+// token predates the record's revocation epoch, or a scope or audience it
+// carries is no longer granted.
+func (s *Server) Introspect(token string) any {
+	now := s.cfg.Now()
+	c, err := accesstoken.Verify(token, s.cfg.Index.Keys(), s.cfg.Issuer, now)
+	if err != nil || !s.stillBacked(c, now) {
+		return introspection{Active: false}
+	}
+	return introspection{
+		Active: true, Scope: c.Scope, ClientID: c.ClientID, Subject: c.Subject,
+		Audience: c.Audience, Issuer: c.Issuer, ExpiresAt: c.ExpiresAt.Unix(),
+		IssuedAt: c.IssuedAt.Unix(), JTI: c.ID, TokenType: "Bearer",
+	}
+}
+
+func (s *Server) stillBacked(c *accesstoken.Claims, now time.Time) bool {
+	issued, ok := accesstoken.IssuedAt(c.ID)
+	if !ok || s.cfg.Index.Revoked(c.ID) {
+		return false
+	}
+	rec := s.cfg.Index.Record(c.ClientID)
+	if rec == nil || rec.Subject != c.Subject || rec.IssuedBeforeEpoch(issued) {
+		return false
+	}
+	if ok, _ := rec.Usable(now); !ok || !rec.HasScopes(c.Scopes()) {
+		return false
+	}
+	for _, aud := range c.Audience {
+		// The default audience is not a grant; it cannot be withdrawn.
+		if aud != s.cfg.DefaultAudience && !slices.Contains(rec.Audiences, aud) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,210 @@
+// Package kube connects the token server to the API server, in its own
+// namespace only: informers that feed the index from labelled Secrets and
+// revoked-token ConfigMaps, the ConfigMaps that make assertion jtis single
+// use and revocations durable, and their garbage collection.
+package kube
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/signet-iam/signet/internal/record"
+	"github.com/signet-iam/signet/internal/tokenserver/index"
+)
+
+// SecretSelector selects the Secrets the token server reads; nothing else
+// in the namespace is cached.
+var SecretSelector = record.LabelComponent + " in (" + record.ComponentCredentialRecord + "," +
+	record.ComponentSigningKeys + "," + record.ComponentHashKey + ")"
+
+// RevokedSelector selects the revoked-token ConfigMaps.
+var RevokedSelector = record.LabelComponent + "=" + record.ComponentRevokedToken
+
+// ProbeInterval is how often the connection to the API server is checked
+// while the informers are quiet.
+const ProbeInterval = 3 * time.Second
+
+// Watcher keeps an index in step with the namespace.
+type Watcher struct {
+	client    kubernetes.Interface
+	namespace string
+	index     *index.Index
+	log       *slog.Logger
+
+	secrets, revoked cache.SharedIndexInformer
+
+	mu        sync.Mutex
+	connected bool
+	changed   time.Time
+	lastSync  time.Time
+	onChange  func(connected bool)
+}
+
+// NewWatcher returns a Watcher; Start runs it.
+func NewWatcher(client kubernetes.Interface, namespace string, idx *index.Index, log *slog.Logger) *Watcher {
+	w := &Watcher{client: client, namespace: namespace, index: idx, log: log}
+	w.secrets = w.informer(SecretSelector, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Core().V1().Secrets().Informer()
+	})
+	w.revoked = w.informer(RevokedSelector, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Core().V1().ConfigMaps().Informer()
+	})
+	return w
+}
+
+func (w *Watcher) informer(selector string, pick func(informers.SharedInformerFactory) cache.SharedIndexInformer) cache.SharedIndexInformer {
+	f := informers.NewSharedInformerFactoryWithOptions(w.client, 0,
+		informers.WithNamespace(w.namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }))
+	inf := pick(f)
+	// Without this, a failed watch is only logged by client-go; here it
+	// also marks the connection down at once, before the next probe.
+	_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
+		cache.DefaultWatchErrorHandler(ctx, r, err)
+		w.setConnected(false)
+	})
+	return inf
+}
+
+// OnConnectionChange registers a function called when the API server
+// becomes reachable or unreachable. Call before Start.
+func (w *Watcher) OnConnectionChange(f func(connected bool)) { w.onChange = f }
+
+// Start runs the informers and the connection probe until ctx ends.
+func (w *Watcher) Start(ctx context.Context) error {
+	if _, err := w.secrets.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { w.applySecret(obj) },
+		UpdateFunc: func(_, obj any) { w.applySecret(obj) },
+		DeleteFunc: w.deleteSecret,
+	}); err != nil {
+		return err
+	}
+	if _, err := w.revoked.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    w.applyRevoked,
+		UpdateFunc: func(_, obj any) { w.applyRevoked(obj) },
+		DeleteFunc: w.deleteRevoked,
+	}); err != nil {
+		return err
+	}
+	go w.secrets.RunWithContext(ctx)
+	go w.revoked.RunWithContext(ctx)
+	go w.probe(ctx)
+	return nil
+}
+
+// Synced reports whether both informers completed their first list.
+func (w *Watcher) Synced() bool { return w.secrets.HasSynced() && w.revoked.HasSynced() }
+
+// Connection reports whether the API server answered the last probe, since
+// when that has been so, and when it last answered.
+func (w *Watcher) Connection() (connected bool, since, lastContact time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.connected, w.changed, w.lastSync
+}
+
+func (w *Watcher) setConnected(ok bool) {
+	w.mu.Lock()
+	now := time.Now()
+	if ok {
+		w.lastSync = now
+	}
+	flipped := ok != w.connected || w.changed.IsZero()
+	if flipped {
+		w.connected, w.changed = ok, now
+	}
+	notify := w.onChange
+	w.mu.Unlock()
+	if !flipped {
+		return
+	}
+	if ok {
+		w.log.Info("API server reachable")
+	} else {
+		w.log.Warn("API server unreachable; serving from the cached index")
+	}
+	if notify != nil {
+		notify(ok)
+	}
+}
+
+// probe lists one revoked-token ConfigMap: an authorised, cheap request that
+// proves both reachability and that the token server's own RBAC still
+// works.
+func (w *Watcher) probe(ctx context.Context) {
+	t := time.NewTicker(ProbeInterval)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := w.client.CoreV1().ConfigMaps(w.namespace).List(pctx, metav1.ListOptions{LabelSelector: RevokedSelector, Limit: 1})
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		w.setConnected(err == nil)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (w *Watcher) applySecret(obj any) {
+	s, ok := obj.(*corev1.Secret)
+	if !ok {
+		return
+	}
+	if err := w.index.ApplySecret(s); err != nil && err != index.ErrIgnored {
+		// The error text comes from the record and signing packages,
+		// which never include Secret contents.
+		w.log.Error("Ignoring a Secret that does not parse", "secret", s.Name, "error", err.Error())
+	}
+}
+
+func (w *Watcher) deleteSecret(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	if s, ok := obj.(*corev1.Secret); ok {
+		w.index.DeleteSecret(s)
+	}
+}
+
+func (w *Watcher) applyRevoked(obj any) {
+	cm, ok := obj.(*corev1.ConfigMap)
+	if !ok {
+		return
+	}
+	exp, err := time.Parse(time.RFC3339, cm.Annotations[record.AnnotationExpiresAt])
+	if err != nil || cm.Data[dataJTI] == "" {
+		w.log.Error("Ignoring a malformed revoked-token ConfigMap", "configMap", cm.Name)
+		return
+	}
+	w.index.Revoke(cm.Data[dataJTI], exp)
+}
+
+func (w *Watcher) deleteRevoked(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	cm, ok := obj.(*corev1.ConfigMap)
+	if !ok || cm.Data[dataJTI] == "" {
+		return
+	}
+	// Garbage collection deletes a revocation only after the token expired.
+	// One deleted earlier, by hand, stays revoked here until then.
+	exp, err := time.Parse(time.RFC3339, cm.Annotations[record.AnnotationExpiresAt])
+	if err == nil && time.Now().Before(exp) {
+		return
+	}
+	w.index.Unrevoke(cm.Data[dataJTI])
+}

@@ -1,0 +1,263 @@
+package tokenserver
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/signet-iam/signet/internal/credential"
+	"github.com/signet-iam/signet/internal/record"
+	"github.com/signet-iam/signet/internal/signing"
+	"github.com/signet-iam/signet/internal/tokenserver/accesstoken"
+	"github.com/signet-iam/signet/internal/tokenserver/clientauth"
+	"github.com/signet-iam/signet/internal/tokenserver/form"
+)
+
+// Grant types.
+const (
+	GrantClientCredentials = "client_credentials"
+	// GrantAPIKey exchanges an API key, sent as the "apikey" parameter.
+	GrantAPIKey = "urn:signet:params:oauth:grant-type:apikey"
+	// GrantIBMAPIKey is IBM Cloud IAM's name for the same exchange, so
+	// that clients written for it work unchanged.
+	GrantIBMAPIKey = "urn:ibm:params:oauth:grant-type:apikey"
+)
+
+// Reasons for refusals after authentication, in audit lines and metrics.
+const (
+	reasonBadRequest       = "invalid_request"
+	reasonUnsupportedGrant = "unsupported_grant_type"
+	reasonGrantMethod      = "grant_method_mismatch"
+	reasonScope            = "invalid_scope"
+	reasonTarget           = "invalid_target"
+	reasonNoSigningKey     = "no_signing_key"
+	reasonRateLimited      = "rate_limited"
+	reasonSigning          = "signing_failed"
+)
+
+func supportedGrant(g string) bool {
+	return g == GrantClientCredentials || g == GrantAPIKey || g == GrantIBMAPIKey
+}
+
+// grantAllows says which methods may authenticate a grant: the API-key
+// grant takes only an API key; client_credentials takes everything else.
+func grantAllows(grant string, m clientauth.Method) bool {
+	if grant == GrantClientCredentials {
+		return m != clientauth.MethodAPIKey
+	}
+	return m == clientauth.MethodAPIKey
+}
+
+// tokenResponse is RFC 6749 5.1, plus IBM's "expiration".
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Expiration  int64  `json:"expiration"`
+	Scope       string `json:"scope,omitempty"`
+}
+
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	a := newAudit(r, "token")
+	defer s.writeAudit(r.Context(), a)
+	f, err := form.Read(r)
+	if err != nil {
+		s.refuse(w, a, badRequest(reasonBadRequest, err.Error()))
+		return
+	}
+	a.grant = f.Get("grant_type")
+	switch {
+	case a.grant == "":
+		s.refuse(w, a, badRequest(reasonBadRequest, "grant_type is required"))
+		return
+	case !supportedGrant(a.grant):
+		s.refuse(w, a, &oauthError{Code: "unsupported_grant_type", Reason: reasonUnsupportedGrant,
+			Description: "supported grant types are client_credentials and " + GrantAPIKey})
+		return
+	}
+	rec := s.authenticate(w, r, f, a, func(m clientauth.Method) bool { return grantAllows(a.grant, m) })
+	if rec == nil {
+		return
+	}
+	resp, oerr := s.issue(rec, f, a.grant)
+	if oerr != nil {
+		s.refuse(w, a, oerr)
+		return
+	}
+	a.outcome = "success"
+	s.metrics.issued.WithLabelValues(grantLabel(a.grant)).Inc()
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func grantLabel(g string) string {
+	if g == GrantClientCredentials {
+		return g
+	}
+	return "apikey"
+}
+
+// refuse answers with an error and notes it in the audit line.
+func (s *Server) refuse(w http.ResponseWriter, a *audit, e *oauthError) {
+	a.outcome, a.reason = "failure", e.Reason
+	s.writeError(w, a.endpoint, e)
+}
+
+// authenticate runs client authentication for any endpoint, with the rate
+// limits, and answers the request itself when it fails (returning nil).
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, f form.Values, a *audit, allowed func(clientauth.Method) bool) *record.Record {
+	creds, fl := clientauth.Extract(r.Header, f)
+	a.method, a.clientID = creds.Method, creds.AuditClientID()
+	if fl == nil && creds.Method == clientauth.MethodJWT && a.clientID == "" {
+		if iss, err := clientauth.PeekIssuer(creds.Assertion); err == nil && credential.ValidClientID(iss) {
+			a.clientID = iss
+		}
+	}
+	now := s.cfg.Now()
+	if ok, wait := s.limiter.Allow(a.source, a.clientID, now); !ok {
+		s.metrics.limited.WithLabelValues(a.endpoint).Inc()
+		s.refuse(w, a, &oauthError{Code: clientauth.CodeUnavailable, Reason: reasonRateLimited,
+			Description: "too many failed authentications; retry later", RetryAfter: wait})
+		return nil
+	}
+	if fl == nil && !allowed(creds.Method) {
+		fl = &clientauth.Failure{Code: clientauth.CodeInvalidRequest, Reason: reasonGrantMethod,
+			Description: "the API-key grant takes only the apikey parameter, and client_credentials never takes it"}
+	}
+	var rec *record.Record
+	if fl == nil {
+		rec, fl = s.auth.Authenticate(r.Context(), creds)
+	}
+	if fl != nil {
+		e := fromFailure(fl)
+		if e.Counts {
+			s.limiter.Fail(a.source, a.clientID, now)
+		}
+		s.refuse(w, a, e)
+		return nil
+	}
+	a.authenticated, a.clientID, a.subject = true, rec.ClientID, rec.Subject
+	return rec
+}
+
+func (s *Server) issue(rec *record.Record, f form.Values, grant string) (*tokenResponse, *oauthError) {
+	scopes, oerr := grantScopes(rec, f.Get("scope"))
+	if oerr != nil {
+		return nil, oerr
+	}
+	auds, oerr := s.grantAudiences(rec, f)
+	if oerr != nil {
+		return nil, oerr
+	}
+	now := s.cfg.Now()
+	key := s.signingKey(now)
+	if key == nil {
+		return nil, &oauthError{Code: clientauth.CodeUnavailable, Reason: reasonNoSigningKey, Description: "no signing key is available"}
+	}
+	jti, err := accesstoken.NewID(now)
+	if err != nil {
+		return nil, &oauthError{Code: clientauth.CodeUnavailable, Reason: reasonSigning, Description: "the token could not be issued"}
+	}
+	exp := tokenExpiry(rec, now)
+	claims := &accesstoken.Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: s.cfg.Issuer, Subject: rec.Subject, Audience: auds,
+			ExpiresAt: jwt.NewNumericDate(exp), IssuedAt: jwt.NewNumericDate(now), ID: jti,
+		},
+		ClientID: rec.ClientID,
+		Scope:    strings.Join(scopes, " "),
+	}
+	tok, err := accesstoken.Mint(key, claims)
+	if err != nil {
+		return nil, &oauthError{Code: clientauth.CodeUnavailable, Reason: reasonSigning, Description: "the token could not be issued"}
+	}
+	return &tokenResponse{
+		AccessToken: tok, TokenType: "Bearer",
+		ExpiresIn: exp.Unix() - now.Unix(), Expiration: exp.Unix(),
+		Scope: claims.Scope,
+	}, nil
+}
+
+// tokenExpiry is now plus the record's token lifetime, but never past the
+// credential's expiry, nor past the expiry of the grants that gave its
+// scopes (least privilege: a token must not outlive its grant).
+func tokenExpiry(rec *record.Record, now time.Time) time.Time {
+	exp := now.Add(time.Duration(rec.AccessTokenLifetimeSeconds) * time.Second)
+	for _, limit := range []*time.Time{rec.ExpiresAt, rec.GrantsExpireAt} {
+		if limit != nil && limit.After(now) && limit.Before(exp) {
+			exp = *limit
+		}
+	}
+	return exp.Truncate(time.Second)
+}
+
+// grantScopes is every granted scope when none is asked for, else the
+// asked-for ones, all of which must be granted (RFC 6749 3.3).
+func grantScopes(rec *record.Record, requested string) ([]string, *oauthError) {
+	if requested == "" {
+		return rec.Scopes, nil
+	}
+	var want []string
+	for _, sc := range strings.Split(requested, " ") {
+		if !validScopeToken(sc) {
+			return nil, &oauthError{Code: "invalid_scope", Reason: reasonScope, Description: "scope is malformed"}
+		}
+		if !slices.Contains(want, sc) {
+			want = append(want, sc)
+		}
+	}
+	if !rec.HasScopes(want) {
+		return nil, &oauthError{Code: "invalid_scope", Reason: reasonScope, Description: "a requested scope is not granted to the client"}
+	}
+	slices.Sort(want)
+	return want, nil
+}
+
+// validScopeToken follows RFC 6749 3.3: printable ASCII except space, '"'
+// and '\'.
+func validScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// grantAudiences handles RFC 8707 "resource" and RFC 8693 "audience": each
+// may repeat, and every value must be one of the record's audiences.
+// Without either, the token is for all of the record's audiences, or for
+// the default audience when the record has none.
+func (s *Server) grantAudiences(rec *record.Record, f form.Values) ([]string, *oauthError) {
+	var want []string
+	for _, v := range append(f.All("resource"), f.All("audience")...) {
+		if !slices.Contains(want, v) {
+			want = append(want, v)
+		}
+	}
+	if len(want) == 0 {
+		if len(rec.Audiences) == 0 {
+			return []string{s.cfg.DefaultAudience}, nil
+		}
+		return rec.Audiences, nil
+	}
+	for _, v := range want {
+		if !rec.HasAudience(v) {
+			return nil, &oauthError{Code: "invalid_target", Reason: reasonTarget, Description: "a requested resource or audience is not granted to the client"}
+		}
+	}
+	return want, nil
+}
+
+func (s *Server) signingKey(now time.Time) *signing.Key {
+	if keys := s.cfg.Index.Keys(); keys != nil {
+		return keys.Current(now)
+	}
+	return nil
+}
