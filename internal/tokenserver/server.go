@@ -123,8 +123,11 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(s.prefix+JWKSPath, s.instrument("jwks", s.jwks))
 	// OpenID Connect appends the well-known path to the issuer; RFC 8414 3
 	// inserts it before the issuer's path. Serve both.
-	for _, p := range []string{s.prefix + OIDCConfigPath, s.prefix + OAuthMetaPath, OAuthMetaPath + s.prefix} {
-		mux.Handle(p, s.instrument("discovery", s.serveDiscovery))
+	discovery := s.instrument("discovery", s.serveDiscovery)
+	mux.Handle(s.prefix+OIDCConfigPath, discovery)
+	mux.Handle(OAuthMetaPath+s.prefix, discovery)
+	if s.prefix != "" {
+		mux.Handle(s.prefix+OAuthMetaPath, discovery)
 	}
 	return mux
 }
