@@ -3,14 +3,22 @@
 package controllers
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"net/url"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/signet-iam/signet/internal/record"
 	"github.com/signet-iam/signet/internal/signing"
 )
 
@@ -32,6 +40,9 @@ type Options struct {
 	SigningKeyPublishLead time.Duration
 	// MaxConcurrentReconciles per controller.
 	MaxConcurrentReconciles int
+	// Clock tells the time; nil means the real clock. Tests move it forward
+	// to reach rotation and expiry without waiting.
+	Clock clock.PassiveClock
 }
 
 // BindFlags registers the options as command-line flags.
@@ -63,8 +74,63 @@ func (o *Options) Validate() error {
 	return nil
 }
 
+// CacheOptions limits the Secret informer to Secrets carrying Signet's
+// component label, so that the manager's memory does not grow with the
+// number or size of unrelated Secrets in the cluster. Other Secrets are read,
+// rarely, around the cache.
+func CacheOptions() cache.Options {
+	req, err := labels.NewRequirement(record.LabelComponent, selection.Exists, nil)
+	if err != nil {
+		panic(err)
+	}
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Secret{}: {Label: labels.NewSelector().Add(*req)},
+	}}
+}
+
 // Setup registers every Signet controller with the manager.
-func Setup(mgr ctrl.Manager, o Options) error {
-	_ = mgr
-	return o.Validate()
+func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	if err := registerIndexes(ctx, mgr); err != nil {
+		return fmt.Errorf("registering field indexes: %w", err)
+	}
+	var clk clock.PassiveClock = clock.RealClock{}
+	if o.Clock != nil {
+		clk = o.Clock
+	}
+	recorder := notifier{recorder: mgr.GetEventRecorder("signet-manager")}
+	keys := &KeysReconciler{
+		Client:    mgr.GetClient(),
+		Namespace: o.SignetNamespace,
+		Clock:     clk,
+		Notifier:  recorder,
+		Policy: signing.Policy{
+			Algorithm:        o.SigningAlgorithm,
+			Period:           o.SigningKeyRotation,
+			PublishLead:      o.SigningKeyPublishLead,
+			MaxTokenLifetime: maxAccessTokenLifetime,
+		},
+	}
+	if err := keys.Policy.Validate(); err != nil {
+		return fmt.Errorf("signing key flags: %w", err)
+	}
+	for name, setup := range map[string]func(ctrl.Manager) error{
+		"keys": keys.SetupWithManager,
+		"serviceaccount": (&ServiceAccountReconciler{
+			Client: mgr.GetClient(), Clock: clk, MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+		}).SetupWithManager,
+		"accessrule": (&AccessRuleReconciler{
+			Client: mgr.GetClient(), Clock: clk, MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+		}).SetupWithManager,
+		"clientcredential": (&ClientCredentialReconciler{
+			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: clk, Notifier: recorder, Options: o,
+		}).SetupWithManager,
+	} {
+		if err := setup(mgr); err != nil {
+			return fmt.Errorf("setting up the %s controller: %w", name, err)
+		}
+	}
+	return nil
 }

@@ -10,18 +10,12 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/signet-iam/signet/controllers"
-	"github.com/signet-iam/signet/internal/record"
 	"github.com/signet-iam/signet/internal/scheme"
 )
 
@@ -77,7 +71,7 @@ func run() error {
 		LeaderElectionNamespace:       leaderElectionNS,
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       ptr(30 * time.Second),
-		Cache:                         cacheOptions(),
+		Cache:                         controllers.CacheOptions(),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
@@ -88,27 +82,15 @@ func run() error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	if err := controllers.Setup(mgr, opts); err != nil {
+	ctx := ctrl.SetupSignalHandler()
+	if err := controllers.Setup(ctx, mgr, opts); err != nil {
 		return fmt.Errorf("setting up controllers: %w", err)
 	}
 
 	log.Info("Starting manager", "signetNamespace", opts.SignetNamespace, "leaderElection", leaderElect)
 	// Start returns nil after SIGTERM or SIGINT, once the controllers have
 	// drained (up to the graceful shutdown timeout) and the Lease is released.
-	return mgr.Start(ctrl.SetupSignalHandler())
-}
-
-// cacheOptions limits the Secret informer to Secrets carrying Signet's
-// component label, so that the manager's memory does not grow with the
-// number or size of unrelated Secrets in the cluster.
-func cacheOptions() cache.Options {
-	req, err := labels.NewRequirement(record.LabelComponent, selection.Exists, nil)
-	if err != nil {
-		panic(err)
-	}
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Secret{}: {Label: labels.NewSelector().Add(*req)},
-	}}
+	return mgr.Start(ctx)
 }
 
 func ptr[T any](v T) *T { return &v }

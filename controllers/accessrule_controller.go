@@ -1,0 +1,110 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
+	"github.com/signet-iam/signet/internal/grants"
+)
+
+// AccessRuleReconciler reports which subjects of each AccessRule exist and
+// whether the rule is in force. The grant itself takes effect through the
+// ClientCredential controller, which watches AccessRules directly.
+type AccessRuleReconciler struct {
+	client.Client
+	Clock                   clock.PassiveClock
+	MaxConcurrentReconciles int
+}
+
+// +kubebuilder:rbac:groups=iam.signet.dev,resources=accessrules,verbs=get;list;watch
+// +kubebuilder:rbac:groups=iam.signet.dev,resources=accessrules/status,verbs=get;update;patch
+
+// Reconcile computes and writes the status of one AccessRule.
+func (r *AccessRuleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	obj := &iamv1.AccessRule{}
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !obj.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	base := obj.DeepCopy()
+	now := r.Clock.Now()
+	var conds conditionSet
+	defer func() {
+		if retErr != nil {
+			reconcileErrors.WithLabelValues("accessrule").Inc()
+			conds.markReconciling(iamv1.ReconcileErrorReason, "reading ServiceAccounts failed; retrying")
+		} else {
+			obj.Status.ObservedGeneration = obj.Generation
+		}
+		conds.apply(&obj.Status.Conditions, obj.Generation)
+		if err := r.Status().Patch(ctx, obj, client.MergeFrom(base)); err != nil {
+			retErr = kerrors.NewAggregate([]error{retErr, client.IgnoreNotFound(err)})
+		}
+	}()
+
+	found, missing, err := r.subjects(ctx, obj)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	obj.Status.FoundSubjects, obj.Status.MissingSubjects = found, missing
+
+	switch {
+	case !grants.InForce(obj, now):
+		conds.markNotReady(iamv1.ExpiredReason, fmt.Sprintf("the grant expired at %s; it no longer applies", obj.Spec.ExpiresAt.Format(time.RFC3339)))
+	case len(missing) > 0:
+		conds.markNotReady(iamv1.SubjectsMissingReason, fmt.Sprintf("ServiceAccounts not found: %s; the grant applies to them once they exist", strings.Join(missing, ", ")))
+	default:
+		conds.markReady(fmt.Sprintf("granted to %d ServiceAccounts", len(found)))
+	}
+	var next time.Time
+	if obj.Spec.ExpiresAt != nil && grants.InForce(obj, now) {
+		next = obj.Spec.ExpiresAt.Time
+	}
+	return ctrl.Result{RequeueAfter: requeueAfter(now, next)}, nil
+}
+
+// subjects splits the rule's subjects into those that exist and those that
+// do not, both sorted.
+func (r *AccessRuleReconciler) subjects(ctx context.Context, obj *iamv1.AccessRule) (found, missing []string, err error) {
+	for _, s := range obj.Spec.Subjects {
+		sa := &iamv1.ServiceAccount{}
+		switch err := r.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: s.Name}, sa); {
+		case err == nil && sa.DeletionTimestamp.IsZero():
+			found = append(found, s.Name)
+		case err == nil || apierrors.IsNotFound(err):
+			missing = append(missing, s.Name)
+		default:
+			return nil, nil, err
+		}
+	}
+	slices.Sort(found)
+	slices.Sort(missing)
+	return found, missing, nil
+}
+
+// SetupWithManager watches AccessRules and the ServiceAccounts they name.
+func (r *AccessRuleReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&iamv1.AccessRule{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&iamv1.ServiceAccount{}, handler.EnqueueRequestsFromMapFunc(accountToRules(r.Client)),
+			builder.WithPredicates(createOrDelete())).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		Complete(r)
+}

@@ -1,0 +1,117 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
+	"github.com/signet-iam/signet/internal/credential"
+	"github.com/signet-iam/signet/internal/grants"
+)
+
+// ServiceAccountReconciler reports the effective state of each
+// ServiceAccount: its subject, the scopes and audiences its AccessRules
+// grant, its credential count and its expiry. What credentials may do is
+// enforced by the ClientCredential controller, which compiles the same
+// grants into the credential records.
+type ServiceAccountReconciler struct {
+	client.Client
+	Clock                   clock.PassiveClock
+	MaxConcurrentReconciles int
+}
+
+// +kubebuilder:rbac:groups=iam.signet.dev,resources=serviceaccounts,verbs=get;list;watch
+// +kubebuilder:rbac:groups=iam.signet.dev,resources=serviceaccounts/status,verbs=get;update;patch
+
+// Reconcile computes and writes the status of one ServiceAccount.
+func (r *ServiceAccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	obj := &iamv1.ServiceAccount{}
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !obj.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	base := obj.DeepCopy()
+	now := r.Clock.Now()
+	var conds conditionSet
+	defer func() {
+		if retErr != nil {
+			reconcileErrors.WithLabelValues("serviceaccount").Inc()
+			conds.markReconciling(iamv1.ReconcileErrorReason, "reading AccessRules or ClientCredentials failed; retrying")
+		} else {
+			obj.Status.ObservedGeneration = obj.Generation
+		}
+		conds.apply(&obj.Status.Conditions, obj.Generation)
+		if err := r.Status().Patch(ctx, obj, client.MergeFrom(base)); err != nil {
+			retErr = kerrors.NewAggregate([]error{retErr, client.IgnoreNotFound(err)})
+		}
+	}()
+
+	rules := &iamv1.AccessRuleList{}
+	if err := r.List(ctx, rules, client.InNamespace(obj.Namespace), client.MatchingFields{ruleSubjectIndex: obj.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+	creds := &iamv1.ClientCredentialList{}
+	if err := r.List(ctx, creds, client.InNamespace(obj.Namespace), client.MatchingFields{credentialAccountIndex: obj.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	g := grants.Compile(rules.Items, obj.Name, now)
+	state := stateOf(obj, now)
+	obj.Status.Subject = credential.Subject(obj.Namespace, obj.Name)
+	obj.Status.Scopes, obj.Status.Audiences = g.Scopes, g.Audiences
+	obj.Status.CredentialCount = int32(len(creds.Items))
+	obj.Status.ExpiresAt = timeOrNil(state.expiresAt)
+
+	switch {
+	case state.disabled:
+		conds.markNotReady(iamv1.DisabledReason, "spec.disabled is true: credentials of this account are refused and its tokens are inactive")
+	case state.expired:
+		conds.markNotReady(iamv1.ExpiredReason, fmt.Sprintf("the account expired at %s (spec.daysValid)", state.expiresAt.Format(time.RFC3339)))
+	default:
+		conds.markReady(fmt.Sprintf("%d scopes granted through AccessRules", len(g.Scopes)))
+	}
+	var expiry time.Time
+	if !state.expired {
+		expiry = deref(state.expiresAt)
+	}
+	return ctrl.Result{RequeueAfter: requeueAfter(now, earliest(expiry, g.NextChange))}, nil
+}
+
+func timeOrNil(t *time.Time) *metav1.Time {
+	if t == nil {
+		return nil
+	}
+	return &metav1.Time{Time: *t}
+}
+
+// SetupWithManager watches ServiceAccounts, the AccessRules that name them
+// and the ClientCredentials that use them.
+func (r *ServiceAccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&iamv1.ServiceAccount{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&iamv1.AccessRule{}, handler.EnqueueRequestsFromMapFunc(ruleToAccounts)).
+		Watches(&iamv1.ClientCredential{}, handler.EnqueueRequestsFromMapFunc(credentialToAccount),
+			builder.WithPredicates(createOrDelete())).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		Complete(r)
+}
+
+// createOrDelete passes only creations and deletions: a credential count
+// does not change on update.
+func createOrDelete() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }}
+}
