@@ -5,13 +5,11 @@
 package form
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
-	"strings"
 )
 
 // MaxBodyBytes bounds a request body. The largest legitimate body carries a
@@ -78,30 +76,23 @@ func Parse(body string) (Values, error) {
 	if len(body) > MaxBodyBytes {
 		return Values{}, ErrTooLarge
 	}
+	q, err := url.ParseQuery(body)
+	if err != nil {
+		return Values{}, &Error{msg: "the request body is not valid form encoding"}
+	}
 	v := Values{single: map[string]string{}, multi: map[string][]string{}}
-	seen := map[string]bool{}
-	for body != "" {
-		var pair string
-		pair, body, _ = strings.Cut(body, "&")
-		if pair == "" {
-			continue
-		}
-		rawKey, rawValue, _ := strings.Cut(pair, "=")
-		key, err1 := url.QueryUnescape(rawKey)
-		value, err2 := url.QueryUnescape(rawValue)
-		if err := errors.Join(err1, err2); err != nil || strings.Contains(rawKey, ";") {
-			return Values{}, &Error{msg: "the request body is not valid form encoding"}
-		}
+	for key, values := range q {
 		if Multi[key] {
-			v.addMulti(key, value)
+			for _, value := range values {
+				v.addMulti(key, value)
+			}
 			continue
 		}
-		if seen[key] {
+		if len(values) > 1 {
 			return Values{}, repeated(key)
 		}
-		seen[key] = true
-		if value != "" {
-			v.single[key] = value
+		if values[0] != "" {
+			v.single[key] = values[0]
 		}
 	}
 	return v, nil
