@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/signet-iam/signet/internal/signing"
+	"github.com/signet-iam/signet/internal/testenv"
+	"github.com/signet-iam/signet/internal/tokenserver/fixture"
+)
+
+const testIssuer = "https://signet.example.test"
+
+// env is the real API server started in TestMain; cs reaches it as an
+// administrator.
+var (
+	env *testenv.Environment
+	cs  kubernetes.Interface
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	env, err = testenv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := 1
+	if cs, err = kubernetes.NewForConfig(env.Config); err == nil {
+		code = m.Run()
+	} else {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping the control plane:", err)
+	}
+	os.Exit(code)
+}
+
+// namespace creates a namespace for one test with the signing and hash key
+// Secrets the manager would have written.
+func namespace(t *testing.T, c kubernetes.Interface) (string, *fixture.Fixture) {
+	t.Helper()
+	ns, err := c.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "token-server-"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{}) })
+	fx, err := fixture.New(ns.Name, signing.ES256, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, get := range []func() (*corev1.Secret, error){fx.SigningKeysSecret, fx.HashKeySecret} {
+		s, err := get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.CoreV1().Secrets(ns.Name).Create(t.Context(), s, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ns.Name, fx
+}
+
+// writeClient creates or updates a client's record Secret.
+func writeClient(t *testing.T, c kubernetes.Interface, fx *fixture.Fixture, cl *fixture.Client) {
+	t.Helper()
+	s, err := fx.RecordSecret(cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := c.CoreV1().Secrets(fx.Namespace)
+	if _, err := secrets.Update(t.Context(), s, metav1.UpdateOptions{}); err == nil {
+		return
+	}
+	if _, err := secrets.Create(t.Context(), s, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newClient(t *testing.T, fx *fixture.Fixture, typ, name string) *fixture.Client {
+	t.Helper()
+	cl, err := fx.NewClient(typ, name, []string{"orders:read"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeClient(t, cs, fx, cl)
+	return cl
+}
+
+// instance is one running token server.
+type instance struct {
+	url, probeURL string
+	logs          *lockedBuffer
+	stop          func()
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// start runs the token server's run function, as main does, against cfg,
+// on loopback ports chosen by the kernel, and waits until it is ready.
+func start(t *testing.T, cfg *rest.Config, ns string, edit func(*options)) *instance {
+	t.Helper()
+	o := options{namespace: ns, issuer: testIssuer, listen: "127.0.0.1:0", probeListen: "127.0.0.1:0",
+		gcInterval: time.Hour, shutdownTimeout: 5 * time.Second}
+	if edit != nil {
+		edit(&o)
+	}
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan [2]net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, o, cfg, slog.New(slog.NewJSONHandler(logs, nil)), func(m, p net.Addr) { addrs <- [2]net.Addr{m, p} })
+	}()
+	var in *instance
+	select {
+	case a := <-addrs:
+		scheme := "http"
+		if o.tls() {
+			scheme = "https"
+		}
+		in = &instance{url: scheme + "://" + a[0].String(), logs: logs}
+		if a[1] != nil {
+			in.probeURL = "http://" + a[1].String()
+		} else {
+			in.probeURL = in.url
+		}
+	case err := <-done:
+		t.Fatalf("the server did not start: %v", err)
+	}
+	var once sync.Once
+	in.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("the server stopped with %v", err)
+			}
+		})
+	}
+	t.Cleanup(in.stop)
+	waitReady(t, in)
+	return in
+}
+
+func waitReady(t *testing.T, in *instance) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(in.probeURL + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("not ready after 30s; logs:\n%s", in.logs.String())
+}
+
+type reply struct {
+	status int
+	body   string
+	json   map[string]any
+}
+
+func post(t *testing.T, endpoint string, form url.Values, basic ...string) reply {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if len(basic) == 2 {
+		req.SetBasicAuth(basic[0], basic[1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, body: string(body)}
+	_ = json.Unmarshal(body, &r.json)
+	return r
+}
+
+func (in *instance) token(t *testing.T, cl *fixture.Client) reply {
+	t.Helper()
+	return post(t, in.url+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, cl.ID(), cl.Secret)
+}
+
+// active introspects token as the client asker.
+func (in *instance) active(t *testing.T, token string, asker *fixture.Client) bool {
+	t.Helper()
+	r := post(t, in.url+"/oauth2/introspect", url.Values{"token": {token}}, asker.ID(), asker.Secret)
+	if r.status != http.StatusOK {
+		t.Fatalf("introspection: %d %s", r.status, r.body)
+	}
+	return r.json["active"] == true
+}
