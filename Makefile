@@ -79,8 +79,8 @@ bench-token-server: ## Benchmark the token server (load generator, micro-benchma
 	@echo "bench-token-server: not yet implemented"
 
 .PHONY: bench-controllers
-bench-controllers: controlplane ## Benchmark the controllers: 1,000 ClientCredentials to Ready, manager RSS.
-	@echo "bench-controllers: not yet implemented"
+bench-controllers: controlplane build ## Benchmark the controllers: 1,000 ClientCredentials to Ready, manager RSS.
+	go run ./test/bench/controllers -manager $(LOCALBIN)/manager -json $(LOCALBIN)/bench-controllers.json
 
 .PHONY: controlplane
 controlplane: ## Build etcd, kube-apiserver and kubectl into bin/k8s (about 10 minutes, once).

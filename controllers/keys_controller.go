@@ -134,6 +134,11 @@ func (r *KeysReconciler) reconcileSigningKeys(ctx context.Context) (time.Time, e
 		existing.Data = map[string][]byte{record.KeysKey: data}
 		err = r.Patch(ctx, existing, patch)
 	}
+	if apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err) {
+		// Another pass or manager wrote first and the cache has not caught
+		// up: plan again from what it wrote.
+		return r.Clock.Now().Add(time.Second), nil
+	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("writing the signing keys: %s", apierrors.ReasonForError(err))
 	}
