@@ -6,6 +6,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -304,6 +305,8 @@ func TestTriggerRotatesAtOnceAndWithoutGraceRevokesOldTokens(t *testing.T) {
 		issued := parseIssuance(ws.Annotations).issuedAt
 		g.Expect(rec.RevokedBefore.Equal(issued)).To(BeTrue())
 	}).Should(Succeed())
+	g.Expect(testutil.ToFloat64(credentialRotations.WithLabelValues(h.ns, iamv1.IssuedReason))).To(BeEquivalentTo(1))
+	g.Expect(testutil.ToFloat64(credentialRotations.WithLabelValues(h.ns, iamv1.RotatedReason))).To(BeEquivalentTo(1))
 }
 
 func TestRevokeRemovesTheSecretAndUnrevokeIssuesANewOne(t *testing.T) {
@@ -540,6 +543,8 @@ func TestExpiryAndExpiringSoon(t *testing.T) {
 	g := h.g
 	g.Expect(condOf(cc.Status.Conditions, iamv1.ExpiringSoonCondition)).To(BeNil(), "ExpiringSoon is shown only when true")
 	g.Expect(cc.Status.ExpiresAt.Sub(cc.Status.LastRotationTime.Time)).To(Equal(3 * time.Hour))
+	g.Expect(testutil.ToFloat64(credentialExpiry.WithLabelValues(h.ns, "svc", "APIKey"))).
+		To(BeEquivalentTo(cc.Status.ExpiresAt.Unix()), "signet_credential_expiration_timestamp_seconds")
 
 	h.clock.advance(2*time.Hour + time.Minute)
 	h.poke(cc)

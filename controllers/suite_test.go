@@ -17,6 +17,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -132,16 +133,23 @@ func (h *harness) options() Options {
 	}
 }
 
-func (h *harness) startManager() {
+func (h *harness) startManager() { h.startManagerAs(env.Config, false) }
+
+// startManagerAs starts the manager with cfg's identity, optionally with
+// leader election on a Lease in the Signet namespace.
+func (h *harness) startManagerAs(cfg *rest.Config, leaderElect bool) {
 	h.t.Helper()
 	cacheOpts := CacheOptions()
 	cacheOpts.DefaultNamespaces = map[string]cache.Config{h.ns: {}, h.signetNS: {}}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:     testenv.Scheme(),
-		Cache:      cacheOpts,
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Logger:     zap.New(zap.WriteTo(h.logs), zap.UseDevMode(true)),
-		Controller: config.Controller{SkipNameValidation: ptrTo(true)},
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  testenv.Scheme(),
+		Cache:                   cacheOpts,
+		Metrics:                 metricsserver.Options{BindAddress: "0"},
+		Logger:                  zap.New(zap.WriteTo(h.logs), zap.UseDevMode(true)),
+		Controller:              config.Controller{SkipNameValidation: ptrTo(true)},
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        "manager.iam.signet.dev",
+		LeaderElectionNamespace: h.signetNS,
 	})
 	h.g.Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
