@@ -63,7 +63,17 @@ func namespace(t *testing.T, c kubernetes.Interface) (string, *fixture.Fixture) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{}) })
-	fx, err := fixture.New(ns.Name, signing.ES256, time.Now())
+	return namespaceKeysWith(t, c, ns.Name)
+}
+
+// namespaceKeys writes the key Secrets into an existing namespace.
+func namespaceKeys(t *testing.T, ns string) (string, *fixture.Fixture) {
+	return namespaceKeysWith(t, cs, ns)
+}
+
+func namespaceKeysWith(t *testing.T, c kubernetes.Interface, ns string) (string, *fixture.Fixture) {
+	t.Helper()
+	fx, err := fixture.New(ns, signing.ES256, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,11 +82,11 @@ func namespace(t *testing.T, c kubernetes.Interface) (string, *fixture.Fixture) 
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.CoreV1().Secrets(ns.Name).Create(t.Context(), s, metav1.CreateOptions{}); err != nil {
+		if _, err := c.CoreV1().Secrets(ns).Create(t.Context(), s, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return ns.Name, fx
+	return ns, fx
 }
 
 // writeClient creates or updates a client's record Secret.
@@ -133,6 +143,13 @@ func (l *lockedBuffer) String() string {
 // on loopback ports chosen by the kernel, and waits until it is ready.
 func start(t *testing.T, cfg *rest.Config, ns string, edit func(*options)) *instance {
 	t.Helper()
+	in := startNoWait(t, cfg, ns, edit)
+	waitReady(t, in)
+	return in
+}
+
+func startNoWait(t *testing.T, cfg *rest.Config, ns string, edit func(*options)) *instance {
+	t.Helper()
 	o := options{namespace: ns, issuer: testIssuer, listen: "127.0.0.1:0", probeListen: "127.0.0.1:0",
 		gcInterval: time.Hour, shutdownTimeout: 5 * time.Second}
 	if edit != nil {
@@ -174,7 +191,6 @@ func start(t *testing.T, cfg *rest.Config, ns string, edit func(*options)) *inst
 		})
 	}
 	t.Cleanup(in.stop)
-	waitReady(t, in)
 	return in
 }
 
