@@ -71,6 +71,10 @@ verify: manifests generate fmt ## Regenerate everything, then fail if the tree c
 test: manifests generate fmt vet controlplane helm ## Run every test: unit, integration (real API server), fuzz seeds.
 	go test $(GO_TEST_FLAGS) ./...
 
+.PHONY: chart-lint
+chart-lint: helm ## Lint the Helm chart (helm lint --strict); test/chart, run by "make test", checks much more.
+	$(HELM) lint --strict charts/signet
+
 .PHONY: bench
 bench: bench-token-server bench-controllers ## Run every benchmark; results go to docs/benchmarks.md by hand.
 
