@@ -125,7 +125,13 @@ func valuesFile(t *testing.T, values map[string]any) string {
 // template renders the chart with values; extra arguments go to helm.
 func template(t *testing.T, values map[string]any, extra ...string) ([]byte, error) {
 	t.Helper()
-	args := append([]string{"template", release, chartDir, "--namespace", namespace, "-f", valuesFile(t, values)}, extra...)
+	return templateChart(t, chartDir, values, extra...)
+}
+
+// templateChart renders the chart in dir.
+func templateChart(t *testing.T, dir string, values map[string]any, extra ...string) ([]byte, error) {
+	t.Helper()
+	args := append([]string{"template", release, dir, "--namespace", namespace, "-f", valuesFile(t, values)}, extra...)
 	return runHelm(args...)
 }
 
@@ -135,7 +141,13 @@ type manifest []*unstructured.Unstructured
 // render renders the chart with values, failing the test if helm fails.
 func render(t *testing.T, values map[string]any, extra ...string) manifest {
 	t.Helper()
-	out, err := template(t, values, extra...)
+	return renderChart(t, chartDir, values, extra...)
+}
+
+// renderChart renders the chart in dir, failing the test if helm fails.
+func renderChart(t *testing.T, dir string, values map[string]any, extra ...string) manifest {
+	t.Helper()
+	out, err := templateChart(t, dir, values, extra...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,7 +113,8 @@ func TestRender(t *testing.T) {
 					t.Errorf("Deployment %s does not meet the restricted Pod Security Standard: %s", d.Name, strings.Join(v, "; "))
 				}
 			}
-			checkRBAC(t, m, deployments)
+			cluster, namespaced := generatedManagerRules(t)
+			checkRBAC(t, m, deployments, cluster, namespaced)
 			checkDisruptionBudgets(t, m, deployments)
 			checkService(t, m, deployments)
 			checkTLS(t, tc, m, deployments)
@@ -360,11 +361,10 @@ type roleKey struct{ kind, name string }
 
 // checkRBAC checks each Pod's ServiceAccount gets exactly the roles of the
 // binaries it runs, and that those roles hold exactly the rules of the
-// kustomize RBAC in config/rbac (for the manager: the rules generated from
-// the kubebuilder markers).
-func checkRBAC(t *testing.T, m manifest, deployments []*appsv1.Deployment) {
+// kustomize RBAC in config/rbac; for the manager, the rules generated from
+// the kubebuilder markers (cluster-wide and namespaced) are given.
+func checkRBAC(t *testing.T, m manifest, deployments []*appsv1.Deployment, managerCluster, managerNamespaced []rbacv1.PolicyRule) {
 	t.Helper()
-	managerCluster, managerNamespaced := generatedManagerRules(t)
 	wantRules := map[roleKey][]rbacv1.PolicyRule{
 		{"ClusterRole", "signet-manager"}:  managerCluster,
 		{"Role", "signet-leader-election"}: configRules(t, "leader_election_role.yaml"),

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -45,14 +46,19 @@ func TestChartRulesMatchMarkers(t *testing.T) {
 }
 
 // TestSyncScript runs hack/sync-chart.sh on a copy of the tree holding
-// controller-gen output with both cluster-wide and namespaced rules, then
-// with no role.yaml at all (no markers yet).
+// controller-gen output with both cluster-wide and namespaced rules, renders
+// the chart it synced, then syncs again with no role.yaml at all (no markers
+// yet).
 func TestSyncScript(t *testing.T) {
 	tree := t.TempDir()
+	chart := filepath.Join(tree, "charts", "signet")
+	if err := os.CopyFS(chart, os.DirFS(chartDir)); err != nil {
+		t.Fatal(err)
+	}
 	script := filepath.Join(tree, "hack", "sync-chart.sh")
 	writeFile(t, script, readFile(t, filepath.Join(root, "hack", "sync-chart.sh")), 0o755)
 	writeFile(t, filepath.Join(tree, "config", "crd", "bases", "iam.signet.dev_widgets.yaml"), []byte("kind: CustomResourceDefinition\n"), 0o644)
-	writeFile(t, filepath.Join(tree, "charts", "signet", "crds", "iam.signet.dev_removed.yaml"), []byte("stale\n"), 0o644)
+	writeFile(t, filepath.Join(chart, "crds", "iam.signet.dev_removed.yaml"), []byte("stale\n"), 0o644)
 	fixture := readFile(t, filepath.Join("testdata", "role.yaml"))
 	writeFile(t, filepath.Join(tree, "config", "rbac", "role.yaml"), fixture, 0o644)
 	sync := func() {
@@ -61,10 +67,10 @@ func TestSyncScript(t *testing.T) {
 			t.Fatalf("hack/sync-chart.sh: %v\n%s", err, out)
 		}
 	}
-	files := filepath.Join(tree, "charts", "signet", "files")
+	files := filepath.Join(chart, "files")
 
 	sync()
-	crds := readDir(t, filepath.Join(tree, "charts", "signet", "crds"))
+	crds := readDir(t, filepath.Join(chart, "crds"))
 	if len(crds) != 1 || string(crds["iam.signet.dev_widgets.yaml"]) != "kind: CustomResourceDefinition\n" {
 		t.Errorf("crds/ after the sync: %v, want only the copied CRD", slices.Collect(maps.Keys(crds)))
 	}
@@ -74,6 +80,12 @@ func TestSyncScript(t *testing.T) {
 	}
 	checkRulesFile(t, filepath.Join(files, "manager-rules.yaml"), cluster)
 	checkRulesFile(t, filepath.Join(files, "manager-namespace-rules.yaml"), namespaced)
+	// The namespaced rules become a Role in the release namespace, bound to
+	// the manager alone.
+	for _, values := range []map[string]any{nil, {"tokenServer": map[string]any{"standalone": true}}} {
+		m := renderChart(t, chart, values)
+		checkRBAC(t, m, decodeAll[appsv1.Deployment](t, m, "Deployment"), cluster, namespaced)
+	}
 
 	if err := os.Remove(filepath.Join(tree, "config", "rbac", "role.yaml")); err != nil {
 		t.Fatal(err)
