@@ -65,6 +65,13 @@ verify: manifests generate fmt ## Regenerate everything, then fail if the tree c
 		git status --porcelain; git --no-pager diff --stat; exit 1; \
 	fi
 
+##@ Run
+
+.PHONY: dev
+dev: controlplane build ## Run Signet locally: control plane, manager, token server on 127.0.0.1:8080, samples.
+	go build -o $(LOCALBIN)/signet-dev ./hack/dev
+	exec $(LOCALBIN)/signet-dev
+
 ##@ Test
 
 .PHONY: test
@@ -95,7 +102,7 @@ controlplane: ## Build etcd, kube-apiserver and kubectl into bin/k8s (about 10 m
 .PHONY: build
 build: ## Build the manager and token-server binaries into bin/.
 	go build -o $(LOCALBIN)/manager ./cmd/manager
-	@if [ -d cmd/token-server ]; then go build -o $(LOCALBIN)/token-server ./cmd/token-server; fi
+	go build -o $(LOCALBIN)/token-server ./cmd/token-server
 
 ##@ Tools
 

@@ -99,7 +99,7 @@ type ServiceAccountStatus struct {
 // +kubebuilder:printcolumn:name="Subject",type=string,JSONPath=`.status.subject`
 // +kubebuilder:printcolumn:name="Disabled",type=boolean,JSONPath=`.spec.disabled`
 // +kubebuilder:printcolumn:name="Credentials",type=integer,JSONPath=`.status.credentialCount`
-// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.expiresAt`
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expiresAt`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ServiceAccount struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -13,11 +13,16 @@ import (
 	"github.com/signet-iam/signet/internal/testenv"
 )
 
-// k8s reaches the real API server started in TestMain, with the CRDs installed.
-var k8s client.Client
+// k8s reaches the real API server started in TestMain, with the CRDs
+// installed; env is that control plane.
+var (
+	k8s client.Client
+	env *testenv.Environment
+)
 
 func TestMain(m *testing.M) {
-	env, err := testenv.Start()
+	var err error
+	env, err = testenv.Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

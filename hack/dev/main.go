@@ -1,0 +1,122 @@
+// Command dev runs Signet locally for "make dev": the local control plane,
+// the CRDs, the manager and the token server on http://127.0.0.1:8080, and
+// the samples. It prints how to get a first token and runs until Ctrl-C or
+// SIGTERM, then stops everything it started.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
+	"github.com/signet-iam/signet/internal/devenv"
+	"github.com/signet-iam/signet/internal/testenv"
+)
+
+// sample is the credential the printed commands fetch a token for.
+const (
+	sampleNamespace = "default"
+	sampleName      = "cost-reporter"
+)
+
+func main() {
+	// If make (our parent) dies, stop too, and take the children with us.
+	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0, 0, 0)
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "dev:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	root, err := testenv.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	rel := func(p string) string { r, _ := filepath.Rel(root, p); return r }
+	bin := filepath.Join(root, "bin")
+	started := time.Now()
+	fmt.Println("Starting etcd, kube-apiserver, the manager and the token server…")
+	env, err := devenv.Start(ctx, devenv.Options{
+		Dir:            filepath.Join(bin, "dev"),
+		ManagerBin:     filepath.Join(bin, "manager"),
+		TokenServerBin: filepath.Join(bin, "token-server"),
+		Listen:         "127.0.0.1:8080",
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Println("\nStopping the token server, the manager and the control plane…")
+		env.Stop()
+		fmt.Println("Stopped.")
+	}()
+
+	kubectl := filepath.Join(bin, "k8s", "kubectl")
+	apply := exec.CommandContext(ctx, kubectl, "--kubeconfig", env.Kubeconfig, "apply", "-n", sampleNamespace, "-k", filepath.Join(root, "config", "samples"))
+	apply.Stdout, apply.Stderr = os.Stdout, os.Stderr
+	if err := apply.Run(); err != nil {
+		return fmt.Errorf("applying config/samples: %w", err)
+	}
+	if err := waitReady(ctx, env.Client, 60*time.Second); err != nil {
+		return err
+	}
+
+	kc := rel(env.Kubeconfig)
+	fmt.Printf(`
+Signet is running (started in %.1fs).
+  kubeconfig:    %[2]s
+  token server:  %[3]s  (discovery: %[3]s/.well-known/openid-configuration)
+  logs:          %[4]s
+
+List what the samples created:
+
+  %[5]s --kubeconfig %[2]s get signet -A
+
+Get a first token for the Flexera sample (ClientCredential %[6]s/%[7]s):
+
+  export $(%[5]s --kubeconfig %[2]s -n %[6]s get secret %[7]s -o go-template='CLIENT_ID={{.data.client_id | base64decode}} CLIENT_SECRET={{.data.client_secret | base64decode}}')
+  curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials %[3]s/oauth2/token
+
+Press Ctrl-C to stop.
+`, time.Since(started).Seconds(), kc, env.Issuer, rel(filepath.Dir(env.Kubeconfig)), rel(kubectl), sampleNamespace, sampleName)
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case name := <-env.Exited():
+		return fmt.Errorf("%s exited unexpectedly; see %s", name, env.Logs()[name])
+	}
+}
+
+// waitReady waits until the sample credential is Ready.
+func waitReady(ctx context.Context, c client.Client, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		cc := &iamv1.ClientCredential{}
+		err := c.Get(ctx, client.ObjectKey{Namespace: sampleNamespace, Name: sampleName}, cc)
+		if err == nil && meta.IsStatusConditionTrue(cc.Status.Conditions, iamv1.ReadyCondition) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ClientCredential %s/%s not Ready after %v", sampleNamespace, sampleName, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,270 @@
+// Package devenv runs Signet the way "make dev" and the end-to-end tests do:
+// the local control plane (etcd and kube-apiserver from bin/k8s, started by
+// envtest), the Signet namespace, and the real manager and token-server
+// binaries as child processes, with an admin kubeconfig written to disk.
+package devenv
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/signet-iam/signet/internal/testenv"
+)
+
+// Options configure an environment.
+type Options struct {
+	// Dir receives the kubeconfig and the processes' logs.
+	Dir string
+	// ManagerBin and TokenServerBin are the binaries to run.
+	ManagerBin, TokenServerBin string
+	// Listen is the token server's address; "127.0.0.1:0" picks a free port.
+	Listen string
+	// Namespace is the Signet namespace. Default signet-system.
+	Namespace string
+	// Output, when set, also receives the processes' logs.
+	Output io.Writer
+}
+
+// Environment is a running Signet.
+type Environment struct {
+	*testenv.Environment
+	// Client reaches the API server as an administrator.
+	Client client.Client
+	// Kubeconfig is the path of the admin kubeconfig.
+	Kubeconfig string
+	// Issuer is the token server's URL, http://127.0.0.1:<port>.
+	Issuer string
+	// Namespace is the Signet namespace.
+	Namespace string
+
+	opts      Options
+	processes []*process
+}
+
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	// done is closed when the process has exited.
+	done chan struct{}
+}
+
+// Start brings everything up and returns once the token server is ready.
+// On error, whatever started is stopped again.
+func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
+	if opts.Namespace == "" {
+		opts.Namespace = "signet-system"
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	listen, err := resolveListen(opts.Listen)
+	if err != nil {
+		return nil, err
+	}
+	te, err := testenv.Start()
+	if err != nil {
+		return nil, err
+	}
+	e := &Environment{Environment: te, Issuer: "http://" + listen, Namespace: opts.Namespace, opts: opts}
+	defer func() {
+		if err != nil {
+			e.Stop()
+		}
+	}()
+	if e.Client, err = client.New(te.Config, client.Options{Scheme: testenv.Scheme()}); err != nil {
+		return nil, err
+	}
+	e.Kubeconfig = filepath.Join(opts.Dir, "kubeconfig")
+	if err := os.WriteFile(e.Kubeconfig, te.KubeConfig, 0o600); err != nil {
+		return nil, err
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: opts.Namespace}}
+	if err := e.Client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, err
+	}
+	if err := e.StartManager(); err != nil {
+		return nil, err
+	}
+	if err := e.StartTokenServer(listen); err != nil {
+		return nil, err
+	}
+	return e, e.waitReady(ctx, e.Issuer+"/readyz", 60*time.Second)
+}
+
+// StartManager starts the manager binary.
+func (e *Environment) StartManager() error {
+	return e.spawn("manager", e.opts.ManagerBin,
+		"--signet-namespace="+e.Namespace,
+		"--issuer="+e.Issuer,
+		"--metrics-bind-address=0",
+		"--health-probe-bind-address=127.0.0.1:0",
+		"--kube-api-qps=200", "--kube-api-burst=400",
+	)
+}
+
+// StartTokenServer starts the token-server binary listening on listen.
+func (e *Environment) StartTokenServer(listen string) error {
+	return e.spawn("token-server", e.opts.TokenServerBin,
+		"--namespace="+e.Namespace,
+		"--issuer="+e.Issuer,
+		"--listen="+listen,
+	)
+}
+
+func (e *Environment) spawn(name, bin string, args ...string) error {
+	logPath := filepath.Join(e.opts.Dir, name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+e.Kubeconfig)
+	var out io.Writer = logFile
+	if e.opts.Output != nil {
+		out = io.MultiWriter(logFile, prefixed(e.opts.Output, name))
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	// Its own process group, so that a Ctrl-C in the terminal reaches only
+	// this program, which then stops the children in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); _ = logFile.Close(); close(p.done) }()
+	e.processes = append(e.processes, p)
+	return nil
+}
+
+// Logs returns the log file paths of the processes, by name.
+func (e *Environment) Logs() map[string]string {
+	out := map[string]string{}
+	for _, p := range e.processes {
+		out[p.name] = p.log
+	}
+	return out
+}
+
+// Exited returns a channel that receives the name of the first child that
+// exits on its own.
+func (e *Environment) Exited() <-chan string {
+	ch := make(chan string, len(e.processes))
+	for _, p := range e.processes {
+		go func(p *process) {
+			<-p.done
+			ch <- p.name
+		}(p)
+	}
+	return ch
+}
+
+// StopProcess stops one child by name with SIGTERM (SIGKILL after 20 s).
+func (e *Environment) StopProcess(name string) {
+	for i, p := range e.processes {
+		if p.name == name {
+			stop(p)
+			e.processes = append(e.processes[:i], e.processes[i+1:]...)
+			return
+		}
+	}
+}
+
+func stop(p *process) {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Stop stops the children (token server first, so it never serves without
+// a manager behind it for long), then the control plane.
+func (e *Environment) Stop() {
+	for i := len(e.processes) - 1; i >= 0; i-- {
+		stop(e.processes[i])
+	}
+	e.processes = nil
+	if e.Environment != nil {
+		_ = e.Environment.Stop()
+	}
+}
+
+func (e *Environment) waitReady(ctx context.Context, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Sprintf("%d %s", resp.StatusCode, body)
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("token server not ready after %v (last: %s); see %v", timeout, last, e.Logs())
+}
+
+// resolveListen turns "host:0" into a free port, so the issuer URL can be
+// known before the token server starts.
+func resolveListen(listen string) (string, error) {
+	if listen == "" {
+		listen = "127.0.0.1:8080"
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", err
+	}
+	if port != "0" {
+		return listen, nil
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return net.JoinHostPort(host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port)), nil
+}
+
+type prefixWriter struct {
+	w      io.Writer
+	prefix []byte
+}
+
+func prefixed(w io.Writer, name string) io.Writer {
+	return &prefixWriter{w: w, prefix: []byte("[" + name + "] ")}
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	if _, err := p.w.Write(append(append([]byte{}, p.prefix...), b...)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
