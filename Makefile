@@ -87,7 +87,9 @@ bench: bench-token-server bench-controllers ## Run every benchmark; results go t
 
 .PHONY: bench-token-server
 bench-token-server: ## Benchmark the token server (load generator, micro-benchmarks).
-	@echo "bench-token-server: not yet implemented"
+	go build -o $(LOCALBIN)/bench-token-server ./test/bench/tokenserver
+	$(LOCALBIN)/bench-token-server -duration 5s -concurrency 1,16,64 -server-cpu 0 -client-cpu 1
+	go test -run '^$$' -bench . -benchmem ./internal/tokenserver/...
 
 .PHONY: bench-controllers
 bench-controllers: controlplane build ## Benchmark the controllers: 1,000 ClientCredentials to Ready, manager RSS.

@@ -39,7 +39,7 @@ const (
 // fake API server behind its ledger. It records every log line and every
 // response body, so tests can look for leaked secrets.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	fx     *fixture.Fixture
 	idx    *index.Index
 	srv    *tokenserver.Server
@@ -75,7 +75,7 @@ func (connectedSource) Connection() (bool, time.Time, time.Time) {
 }
 
 // newHarness builds a harness; edits change the server's configuration.
-func newHarness(t *testing.T, edits ...func(*tokenserver.Config)) *harness {
+func newHarness(t testing.TB, edits ...func(*tokenserver.Config)) *harness {
 	t.Helper()
 	fx, err := fixture.New(testNamespace, signing.ES256, time.Now())
 	if err != nil {

@@ -13,8 +13,8 @@ import (
 	"github.com/signet-iam/signet/internal/tokenserver/form"
 )
 
-// introspection is the RFC 7662 2.2 response.
-type introspection struct {
+// Introspection is the RFC 7662 2.2 response.
+type Introspection struct {
 	Active    bool             `json:"active"`
 	Scope     string           `json:"scope,omitempty"`
 	ClientID  string           `json:"client_id,omitempty"`
@@ -63,13 +63,13 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 // current record no longer backs it: the record is gone or unusable, the
 // token predates the record's revocation epoch, or a scope or audience it
 // carries is no longer granted.
-func (s *Server) Introspect(token string) any {
+func (s *Server) Introspect(token string) Introspection {
 	now := s.cfg.Now()
 	c, err := accesstoken.Verify(token, s.cfg.Index.Keys(), s.cfg.Issuer, now)
 	if err != nil || !s.stillBacked(c, now) {
-		return introspection{Active: false}
+		return Introspection{Active: false}
 	}
-	return introspection{
+	return Introspection{
 		Active: true, Scope: c.Scope, ClientID: c.ClientID, Subject: c.Subject,
 		Audience: c.Audience, Issuer: c.Issuer, ExpiresAt: c.ExpiresAt.Unix(),
 		IssuedAt: c.IssuedAt.Unix(), JTI: c.ID, TokenType: "Bearer",
