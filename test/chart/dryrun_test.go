@@ -28,7 +28,8 @@ var notInCluster = map[string]bool{"Certificate": true, "ServiceMonitor": true}
 // --dry-run=server, in a namespace that enforces the "restricted" Pod
 // Security Standard. Deployments are only warned about by Pod Security
 // admission, so a Pod built from each Deployment's template goes along to be
-// admitted or refused. It also dry-runs the example in NOTES.txt.
+// admitted or refused. It also runs helm install --dry-run=server, which
+// renders NOTES.txt, and dry-runs the example NOTES.txt gives.
 func TestServerSideDryRun(t *testing.T) {
 	env, err := testenv.Start()
 	if err != nil {
@@ -84,6 +85,27 @@ metadata:
 			}
 		})
 	}
+
+	t.Run("helm install --dry-run=server prints NOTES.txt", func(t *testing.T) {
+		out, err := runHelm("install", release, chartDir, "--namespace", namespace, "--kubeconfig", kubectl.kubeconfig, "--dry-run=server")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, notes, ok := strings.Cut(string(out), "\nNOTES:\n")
+		if !ok {
+			t.Fatalf("no NOTES in:\n%s", out)
+		}
+		for _, want := range []string{
+			"Token endpoint:  https://signet-token-server.signet-system.svc/oauth2/token",
+			"kubectl -n signet-system create secret tls signet-token-server-tls",
+			"-d grant_type=client_credentials",
+			"kubectl -n signet-system port-forward service/signet-token-server 8443:443",
+		} {
+			if !strings.Contains(notes, want) {
+				t.Errorf("NOTES lack %q:\n%s", want, notes)
+			}
+		}
+	})
 
 	t.Run("the example in NOTES.txt", func(t *testing.T) {
 		example := notesExample(t)
