@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -118,25 +117,8 @@ func newClient(t *testing.T, fx *fixture.Fixture, typ, name string) *fixture.Cli
 // instance is one running token server.
 type instance struct {
 	url, probeURL string
-	logs          *lockedBuffer
+	logs          *fixture.Buffer
 	stop          func()
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // start runs the token server's run function, as main does, against cfg,
@@ -158,7 +140,7 @@ func startNoWait(t *testing.T, cfg *rest.Config, ns string, edit func(*options))
 	if err := o.validate(); err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &fixture.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	addrs := make(chan [2]net.Addr, 1)
 	done := make(chan error, 1)

@@ -1,7 +1,6 @@
 package tokenserver_test
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,27 +42,10 @@ type harness struct {
 	idx    *index.Index
 	srv    *tokenserver.Server
 	kube   *fake.Clientset
-	logs   *syncBuffer
-	bodies *syncBuffer
+	logs   *fixture.Buffer
+	bodies *fixture.Buffer
 
 	secret, apiKey, jwtClient *fixture.Client
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 type connectedSource struct{}
@@ -81,7 +62,7 @@ func newHarness(t testing.TB, edits ...func(*tokenserver.Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, fx: fx, idx: index.New(), kube: fake.NewClientset(), logs: &syncBuffer{}, bodies: &syncBuffer{}}
+	h := &harness{t: t, fx: fx, idx: index.New(), kube: fake.NewClientset(), logs: &fixture.Buffer{}, bodies: &fixture.Buffer{}}
 	for _, get := range []func() (*corev1.Secret, error){fx.SigningKeysSecret, fx.HashKeySecret} {
 		s, err := get()
 		if err != nil {

@@ -22,6 +22,16 @@ func basicToken(h *harness) request {
 	return request{body: form("grant_type", ccGrant), basic: []string{h.secret.ID(), h.secret.Secret}}
 }
 
+// basicWith is a client_secret_basic request of the secret client with
+// the given form.
+func basicWith(pairs ...string) func(h *harness) request {
+	return func(h *harness) request {
+		r := basicToken(h)
+		r.body = form(pairs...)
+		return r
+	}
+}
+
 func wrongSecret(h *harness) string {
 	// A well-formed secret of another client: the checksum passes, the
 	// hash does not.
@@ -101,19 +111,11 @@ func TestTokenEndpointRefuses(t *testing.T) {
 			wantStatus: 400, wantError: "invalid_request",
 		},
 		"a repeated grant_type is refused": {
-			req: func(h *harness) request {
-				r := basicToken(h)
-				r.body = form("grant_type", ccGrant, "grant_type", ccGrant)
-				return r
-			},
+			req:        basicWith("grant_type", ccGrant, "grant_type", ccGrant),
 			wantStatus: 400, wantError: "invalid_request",
 		},
 		"a repeated scope is refused": {
-			req: func(h *harness) request {
-				r := basicToken(h)
-				r.body = form("grant_type", ccGrant, "scope", "orders:read", "scope", "orders:write")
-				return r
-			},
+			req:        basicWith("grant_type", ccGrant, "scope", "orders:read", "scope", "orders:write"),
 			wantStatus: 400, wantError: "invalid_request",
 		},
 		"an empty client_secret counts as absent, so the request has no credentials": {
@@ -123,19 +125,11 @@ func TestTokenEndpointRefuses(t *testing.T) {
 			wantStatus: 401, wantError: "invalid_client",
 		},
 		"an empty grant_type counts as absent": {
-			req: func(h *harness) request {
-				r := basicToken(h)
-				r.body = form("grant_type", "")
-				return r
-			},
+			req:        basicWith("grant_type", ""),
 			wantStatus: 400, wantError: "invalid_request",
 		},
 		"an unknown grant type is refused": {
-			req: func(h *harness) request {
-				r := basicToken(h)
-				r.body = form("grant_type", "password")
-				return r
-			},
+			req:        basicWith("grant_type", "password"),
 			wantStatus: 400, wantError: "unsupported_grant_type",
 		},
 		"Basic and client_secret together are refused": {
@@ -205,43 +199,23 @@ func TestTokenEndpointRefuses(t *testing.T) {
 			wantStatus: 401, wantError: "invalid_client",
 		},
 		"the API-key grant with Basic credentials is refused": {
-			req: func(h *harness) request {
-				r := basicToken(h)
-				r.body = form("grant_type", tokenserver.GrantAPIKey)
-				return r
-			},
+			req:        basicWith("grant_type", tokenserver.GrantAPIKey),
 			wantStatus: 400, wantError: "invalid_request",
 		},
 		"a scope that is not granted is refused": {
-			req: func(h *harness) request {
-				r := basicToken(h)
-				r.body = form("grant_type", ccGrant, "scope", "orders:read admin")
-				return r
-			},
+			req:        basicWith("grant_type", ccGrant, "scope", "orders:read admin"),
 			wantStatus: 400, wantError: "invalid_scope",
 		},
 		"a malformed scope is refused": {
-			req: func(h *harness) request {
-				r := basicToken(h)
-				r.body = form("grant_type", ccGrant, "scope", `orders:read "x"`)
-				return r
-			},
+			req:        basicWith("grant_type", ccGrant, "scope", `orders:read "x"`),
 			wantStatus: 400, wantError: "invalid_scope",
 		},
 		"a resource that is not granted is refused": {
-			req: func(h *harness) request {
-				r := basicToken(h)
-				r.body = form("grant_type", ccGrant, "resource", apiAudience, "resource", "https://evil.example.test")
-				return r
-			},
+			req:        basicWith("grant_type", ccGrant, "resource", apiAudience, "resource", "https://evil.example.test"),
 			wantStatus: 400, wantError: "invalid_target",
 		},
 		"an audience that is not granted is refused": {
-			req: func(h *harness) request {
-				r := basicToken(h)
-				r.body = form("grant_type", ccGrant, "audience", "https://evil.example.test")
-				return r
-			},
+			req:        basicWith("grant_type", ccGrant, "audience", "https://evil.example.test"),
 			wantStatus: 400, wantError: "invalid_target",
 		},
 		"a disabled account is refused": {
