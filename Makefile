@@ -95,6 +95,10 @@ bench-token-server: ## Benchmark the token server (load generator, micro-benchma
 bench-controllers: controlplane build ## Benchmark the controllers: 1,000 ClientCredentials to Ready, manager RSS.
 	go run ./test/bench/controllers -manager $(LOCALBIN)/manager -json $(LOCALBIN)/bench-controllers.json
 
+.PHONY: e2e
+e2e: controlplane build ## Run the end-to-end tests: real binaries, real kubectl, stock OAuth2 clients.
+	go test -tags e2e -count=1 -timeout 15m ./test/e2e/...
+
 .PHONY: controlplane
 controlplane: ## Build etcd, kube-apiserver and kubectl into bin/k8s (about 10 minutes, once).
 	hack/build-controlplane.sh $(CONTROLPLANE_DIR)
