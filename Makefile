@@ -75,8 +75,9 @@ dev: controlplane build ## Run Signet locally: control plane, manager, token ser
 ##@ Test
 
 .PHONY: test
-test: manifests generate fmt vet controlplane helm ## Run every test: unit, integration (real API server), fuzz seeds.
+test: manifests generate fmt vet controlplane helm build ## Run every test: unit, integration (real API server), fuzz seeds, chart, end to end.
 	go test $(GO_TEST_FLAGS) ./...
+	go test -tags e2e -count=1 -timeout 15m ./test/e2e/...
 
 .PHONY: chart-lint
 chart-lint: helm ## Lint the Helm chart (helm lint --strict); test/chart, run by "make test", checks much more.
