@@ -90,7 +90,9 @@ func (a *Authenticator) assertion(ctx context.Context, c Credentials, now time.T
 	if f != nil {
 		return nil, f
 	}
-	first, err := a.Replay.UseAssertion(ctx, rec.ClientID, claims.ID, claims.ExpiresAt.Time)
+	// The assertion is accepted until exp plus the skew, so its jti must
+	// be remembered that long.
+	first, err := a.Replay.UseAssertion(ctx, rec.ClientID, claims.ID, claims.ExpiresAt.Add(ClockSkew))
 	switch {
 	case err != nil:
 		return nil, fail(CodeUnavailable, ReasonReplayCheckError, "the assertion could not be checked for replay; try again")
