@@ -2,7 +2,6 @@ package tokenserver
 
 import (
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -90,7 +89,7 @@ func (s *Server) stillBacked(c *accesstoken.Claims, now time.Time) bool {
 	}
 	for _, aud := range c.Audience {
 		// The default audience is not a grant; it cannot be withdrawn.
-		if aud != s.cfg.DefaultAudience && !slices.Contains(rec.Audiences, aud) {
+		if aud != s.cfg.DefaultAudience && !rec.HasAudience(aud) {
 			return false
 		}
 	}
