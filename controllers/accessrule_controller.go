@@ -9,7 +9,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
-	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -35,49 +34,33 @@ type AccessRuleReconciler struct {
 // +kubebuilder:rbac:groups=iam.signet.dev,resources=accessrules/status,verbs=get;update;patch
 
 // Reconcile computes and writes the status of one AccessRule.
-func (r *AccessRuleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	obj := &iamv1.AccessRule{}
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if !obj.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil
-	}
-	base := obj.DeepCopy()
-	now := r.Clock.Now()
-	var conds conditionSet
-	defer func() {
-		if retErr != nil {
-			reconcileErrors.WithLabelValues("accessrule").Inc()
-			conds.markReconciling(iamv1.ReconcileErrorReason, "reading ServiceAccounts failed; retrying")
-		} else {
-			obj.Status.ObservedGeneration = obj.Generation
-		}
-		conds.apply(&obj.Status.Conditions, obj.Generation)
-		if err := r.Status().Patch(ctx, obj, client.MergeFrom(base)); err != nil {
-			retErr = kerrors.NewAggregate([]error{retErr, client.IgnoreNotFound(err)})
-		}
-	}()
+func (r *AccessRuleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return reconcileStatus(ctx, r.Client, r.Clock, req, &iamv1.AccessRule{}, "accessrule", r.compute)
+}
 
+// compute fills in the status: which subjects exist, and whether the rule is
+// in force.
+func (r *AccessRuleReconciler) compute(ctx context.Context, obj *iamv1.AccessRule, conds *conditionSet) (time.Time, error) {
 	found, missing, err := r.subjects(ctx, obj)
 	if err != nil {
-		return ctrl.Result{}, err
+		return time.Time{}, err
 	}
 	obj.Status.FoundSubjects, obj.Status.MissingSubjects = found, missing
 
+	now := r.Clock.Now()
 	switch {
 	case !grants.InForce(obj, now):
 		conds.markNotReady(iamv1.ExpiredReason, fmt.Sprintf("the grant expired at %s; it no longer applies", obj.Spec.ExpiresAt.Format(time.RFC3339)))
+		return time.Time{}, nil
 	case len(missing) > 0:
 		conds.markNotReady(iamv1.SubjectsMissingReason, fmt.Sprintf("ServiceAccounts not found: %s; the grant applies to them once they exist", strings.Join(missing, ", ")))
 	default:
 		conds.markReady(fmt.Sprintf("granted to %d ServiceAccounts", len(found)))
 	}
-	var next time.Time
-	if obj.Spec.ExpiresAt != nil && grants.InForce(obj, now) {
-		next = obj.Spec.ExpiresAt.Time
+	if obj.Spec.ExpiresAt != nil {
+		return obj.Spec.ExpiresAt.Time, nil
 	}
-	return ctrl.Result{RequeueAfter: requeueAfter(now, next)}, nil
+	return time.Time{}, nil
 }
 
 // subjects splits the rule's subjects into those that exist and those that

@@ -7,7 +7,6 @@ import (
 
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -349,10 +348,7 @@ func TestRevokeRemovesTheSecretAndUnrevokeIssuesANewOne(t *testing.T) {
 
 func TestDeletedOrEditedWorkloadSecretIsRepairedWithANewSecret(t *testing.T) {
 	h := newHarness(t)
-	h.create(account("svc"))
-	cc := clientCredential("svc", "svc", iamv1.ClientSecretType)
-	h.create(cc)
-	h.waitReady(cc)
+	cc := h.readyCredential("svc", iamv1.ClientSecretType, nil)
 	g := h.g
 	first := string(h.workloadSecret(cc).Data[keyClientSecret])
 
@@ -395,10 +391,7 @@ func TestDeletedOrEditedWorkloadSecretIsRepairedWithANewSecret(t *testing.T) {
 
 func TestDeletedRecordIsRebuilt(t *testing.T) {
 	h := newHarness(t)
-	h.create(account("svc"))
-	cc := clientCredential("svc", "svc", iamv1.ClientSecretType)
-	h.create(cc)
-	h.waitReady(cc)
+	cc := h.readyCredential("svc", iamv1.ClientSecretType, nil)
 	g := h.g
 	secret := string(h.workloadSecret(cc).Data[keyClientSecret])
 	rec := &corev1.Secret{}
@@ -410,16 +403,7 @@ func TestDeletedRecordIsRebuilt(t *testing.T) {
 func TestRotationRestartsTheTargets(t *testing.T) {
 	h := newHarness(t)
 	h.create(account("svc"))
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "api"},
-		Spec: appsv1.DeploymentSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "api"}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "api"}},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "api", Image: "example/api"}}},
-			},
-		},
-	}
+	dep := deployment("api")
 	h.create(dep)
 	cc := clientCredential("svc", "svc", iamv1.ClientSecretType)
 	cc.Spec.RolloutRestartTargets = []iamv1.RolloutRestartTarget{{Kind: "Deployment", Name: "api"}, {Kind: "StatefulSet", Name: "missing"}}

@@ -7,9 +7,9 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
 )
@@ -55,8 +55,11 @@ func TestKstatusReadsHealthFromConditions(t *testing.T) {
 	cc := clientCredential("waiting", "svc", iamv1.ClientSecretType)
 	waiting.create(cc)
 	rec := &ClientCredentialReconciler{Client: c, APIReader: mgr.GetAPIReader(), Clock: waiting.clock, Options: waiting.options()}
-	_, err := rec.Reconcile(waiting.ctx, ctrl.Request{NamespacedName: waiting.key("waiting")})
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(kstatusOf(g, cc)).To(Equal(status.InProgressStatus))
-	expectCondition(g, cc.Status.Conditions, iamv1.ReconcilingCondition, "True", iamv1.KeysNotReadyReason)
+	// Reconcile until the cache has seen the new object.
+	g.Eventually(func(g Gomega) {
+		_, err := rec.Reconcile(waiting.ctx, ctrl.Request{NamespacedName: waiting.key("waiting")})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(kstatusOf(g, cc)).To(Equal(status.InProgressStatus))
+		expectCondition(g, cc.Status.Conditions, iamv1.ReconcilingCondition, "True", iamv1.KeysNotReadyReason)
+	}).Should(Succeed())
 }

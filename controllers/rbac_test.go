@@ -56,16 +56,7 @@ func TestManagerRunsWithItsGeneratedRBAC(t *testing.T) {
 
 	h.create(account("svc"))
 	h.create(rule("svc", []string{"svc"}, "orders:read"))
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "api"},
-		Spec: appsv1.DeploymentSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "api"}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "api"}},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "api", Image: "example/api"}}},
-			},
-		},
-	}
+	dep := deployment("api")
 	h.create(dep)
 	cc := clientCredential("svc", "svc", iamv1.ClientSecretType)
 	cc.Spec.RolloutRestartTargets = []iamv1.RolloutRestartTarget{{Kind: "Deployment", Name: "api"}}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -36,39 +35,22 @@ type ServiceAccountReconciler struct {
 // +kubebuilder:rbac:groups=iam.signet.dev,resources=serviceaccounts/status,verbs=get;update;patch
 
 // Reconcile computes and writes the status of one ServiceAccount.
-func (r *ServiceAccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	obj := &iamv1.ServiceAccount{}
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if !obj.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil
-	}
-	base := obj.DeepCopy()
-	now := r.Clock.Now()
-	var conds conditionSet
-	defer func() {
-		if retErr != nil {
-			reconcileErrors.WithLabelValues("serviceaccount").Inc()
-			conds.markReconciling(iamv1.ReconcileErrorReason, "reading AccessRules or ClientCredentials failed; retrying")
-		} else {
-			obj.Status.ObservedGeneration = obj.Generation
-		}
-		conds.apply(&obj.Status.Conditions, obj.Generation)
-		if err := r.Status().Patch(ctx, obj, client.MergeFrom(base)); err != nil {
-			retErr = kerrors.NewAggregate([]error{retErr, client.IgnoreNotFound(err)})
-		}
-	}()
+func (r *ServiceAccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return reconcileStatus(ctx, r.Client, r.Clock, req, &iamv1.ServiceAccount{}, "serviceaccount", r.compute)
+}
 
+// compute fills in the status: subject, grants, credential count, expiry.
+func (r *ServiceAccountReconciler) compute(ctx context.Context, obj *iamv1.ServiceAccount, conds *conditionSet) (time.Time, error) {
 	rules := &iamv1.AccessRuleList{}
 	if err := r.List(ctx, rules, client.InNamespace(obj.Namespace), client.MatchingFields{ruleSubjectIndex: obj.Name}); err != nil {
-		return ctrl.Result{}, err
+		return time.Time{}, err
 	}
 	creds := &iamv1.ClientCredentialList{}
 	if err := r.List(ctx, creds, client.InNamespace(obj.Namespace), client.MatchingFields{credentialAccountIndex: obj.Name}); err != nil {
-		return ctrl.Result{}, err
+		return time.Time{}, err
 	}
 
+	now := r.Clock.Now()
 	g := grants.Compile(rules.Items, obj.Name, now)
 	state := stateOf(obj, now)
 	obj.Status.Subject = credential.Subject(obj.Namespace, obj.Name)
@@ -88,7 +70,7 @@ func (r *ServiceAccountReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if !state.expired {
 		expiry = deref(state.expiresAt)
 	}
-	return ctrl.Result{RequeueAfter: requeueAfter(now, earliest(expiry, g.NextChange))}, nil
+	return earliest(expiry, g.NextChange), nil
 }
 
 func timeOrNil(t *time.Time) *metav1.Time {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -322,4 +323,33 @@ func containsAny(haystack string, needles ...string) string {
 		}
 	}
 	return ""
+}
+
+// readyCredential creates a ServiceAccount and a ClientCredential, both
+// named name, and waits until the credential is Ready.
+func (h *harness) readyCredential(name string, typ iamv1.CredentialType, mutate func(*iamv1.ClientCredential)) *iamv1.ClientCredential {
+	h.t.Helper()
+	h.create(account(name))
+	cc := clientCredential(name, name, typ)
+	if mutate != nil {
+		mutate(cc)
+	}
+	h.create(cc)
+	h.waitReady(cc)
+	return cc
+}
+
+// deployment is a minimal Deployment, as a rollout restart target.
+func deployment(name string) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: name, Image: "example/" + name}}},
+			},
+		},
+	}
 }
