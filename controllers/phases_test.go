@@ -24,7 +24,7 @@ func phaseHasher(t *testing.T) *credential.Hasher {
 }
 
 // existingSecret is a workload Secret as Signet would have written it.
-func existingSecret(t *testing.T, h *credential.Hasher, value string, is issuance) *corev1.Secret {
+func existingSecret(h *credential.Hasher, value string, is issuance) *corev1.Secret {
 	is.digest = h.Hash(credential.BindingDomain, value)
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Annotations: is.annotations()},
@@ -36,7 +36,7 @@ func TestDesiredWorkload(t *testing.T) {
 	h := phaseHasher(t)
 	old, _ := credential.GenerateSecret(credential.ClientSecretKind)
 	issued := phaseNow.Add(-2 * time.Hour)
-	current := existingSecret(t, h, old, issuance{issuedAt: issued, reason: iamv1.IssuedReason, trigger: "v1"})
+	current := existingSecret(h, old, issuance{issuedAt: issued, reason: iamv1.IssuedReason, trigger: "v1"})
 	edited := current.DeepCopy()
 	edited.Data[keyClientSecret] = []byte(strings.Replace(old, old[10:12], "zz", 1))
 	emptied := current.DeepCopy()

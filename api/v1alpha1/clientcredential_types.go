@@ -296,7 +296,3 @@ type ClientCredentialList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ClientCredential `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&ClientCredential{}, &ClientCredentialList{})
-}

@@ -1,6 +1,7 @@
 package credential
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -122,7 +123,7 @@ func TestHashVerify(t *testing.T) {
 	}
 
 	unknown, _ := NewHasher("k9", []HashKey{{ID: "k9", Key: []byte(strings.Repeat("9", 32))}})
-	if _, err := h.Verify(SecretDomain, secret, unknown.Hash(SecretDomain, secret)); err != ErrUnknownHashKey {
+	if _, err := h.Verify(SecretDomain, secret, unknown.Hash(SecretDomain, secret)); !errors.Is(err, ErrUnknownHashKey) {
 		t.Fatalf("unknown key error = %v", err)
 	}
 	for _, bad := range []string{"", "md5$k2$x", "hmac-sha256$k2", "hmac-sha256$k2$" + strings.Repeat("A", 4096), "hmac-sha256$k2$!!!"} {
