@@ -44,7 +44,8 @@ type result struct {
 	concurrency     int
 	ok, failed      int
 	elapsed         time.Duration
-	p50, p99        time.Duration
+	p50, p90, p99   time.Duration
+	max             time.Duration
 	serverCPU       time.Duration
 	serverCPUPerTok time.Duration
 }
@@ -71,10 +72,12 @@ func load(cfg loadConfig) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("Token endpoint, client_secret_basic, ES256, %d clients, %v per level; server pinned to CPU %q, load generator to CPU %q.\n\n",
+	fmt.Printf("Token endpoint, client_secret_basic, ES256, %d clients, %v per level; server pinned to CPU %q, load generator to CPU %q.\n",
 		cfg.clients, cfg.duration, cfg.serverCPU, cfg.clientCPU)
-	fmt.Println("| concurrency | tokens/s | p50 | p99 | server CPU per token | errors |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("\"Server core used\" is the server's CPU time over wall time: well under 100% at a saturating concurrency means other processes took its core.")
+	fmt.Println()
+	fmt.Println("| concurrency | tokens/s | p50 | p90 | p99 | max | server CPU per token | server core used | errors |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, field := range strings.Split(cfg.concurrency, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(field))
 		if err != nil || n < 1 {
@@ -82,8 +85,9 @@ func load(cfg loadConfig) error {
 		}
 		_ = drive(st, n, cfg.warmup, nil)
 		r := measure(st, n, cfg.duration, server.Process.Pid)
-		fmt.Printf("| %d | %.0f | %v | %v | %v | %d |\n", r.concurrency, float64(r.ok)/r.elapsed.Seconds(),
-			r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.serverCPUPerTok.Round(time.Microsecond), r.failed)
+		fmt.Printf("| %d | %.0f | %v | %v | %v | %v | %v | %.0f%% | %d |\n", r.concurrency, float64(r.ok)/r.elapsed.Seconds(),
+			round(r.p50), round(r.p90), round(r.p99), round(r.max), round(r.serverCPUPerTok),
+			100*r.serverCPU.Seconds()/r.elapsed.Seconds(), r.failed)
 	}
 	return nil
 }
@@ -134,7 +138,7 @@ func measure(st *state, n int, d time.Duration, pid int) result {
 	r.ok = len(all)
 	slices.Sort(all)
 	if r.ok > 0 {
-		r.p50, r.p99 = all[r.ok*50/100], all[min(r.ok-1, r.ok*99/100)]
+		r.p50, r.p90, r.p99, r.max = all[r.ok*50/100], all[r.ok*90/100], all[min(r.ok-1, r.ok*99/100)], all[r.ok-1]
 		r.serverCPUPerTok = cpu / time.Duration(r.ok)
 	}
 	return r
@@ -197,4 +201,11 @@ func processCPU(pid int) time.Duration {
 	utime, _ := strconv.ParseInt(fields[11], 10, 64)
 	stime, _ := strconv.ParseInt(fields[12], 10, 64)
 	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+func round(d time.Duration) time.Duration {
+	if d > 10*time.Millisecond {
+		return d.Round(100 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
 }
