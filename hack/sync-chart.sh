@@ -4,6 +4,7 @@
 # manifests under config/ install:
 #
 #   config/crd/bases/*.yaml  ->  charts/signet/crds/ (verbatim copies)
+#   config/policy/accessrule_scopes.yaml -> charts/signet/files/ (verbatim)
 #   config/rbac/role.yaml    ->  charts/signet/files/manager-rules.yaml
 #                                (rules of the ClusterRole manager-role)
 #                            ->  charts/signet/files/manager-namespace-rules.yaml
@@ -50,3 +51,7 @@ write_rules() { # KIND OUTPUT
 
 write_rules ClusterRole "$chart/files/manager-rules.yaml"
 write_rules Role "$chart/files/manager-namespace-rules.yaml"
+
+# The optional scope policy (config/policy) is included by the chart's
+# scope-policy template, which points its parameter at the release namespace.
+cp "$root/config/policy/accessrule_scopes.yaml" "$chart/files/accessrule-scopes-policy.yaml"
