@@ -4,13 +4,10 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
-
-	"k8s.io/klog/v2"
 
 	"github.com/signet-iam/signet/internal/record"
 	"github.com/signet-iam/signet/internal/tokenserver/fixture"
@@ -18,7 +15,7 @@ import (
 
 // TestNothingSecretLeaks is SECURITY.md item 19: after successful and
 // failed requests of every kind, nothing the server logged (audit lines and
-// client-go's lines included), no response body and no metric holds a
+// client-go's lines included, which run passes the same logger), no response body and no metric holds a
 // secret, an API key, a stored hash, a hash key or a private key; and the
 // logs hold no assertion and no access token either.
 func TestNothingSecretLeaks(t *testing.T) {
@@ -28,8 +25,6 @@ func TestNothingSecretLeaks(t *testing.T) {
 	keyClient := newClient(t, fx, record.TypeAPIKey, "keyed")
 	jwtClient := newClient(t, fx, record.TypePrivateKeyJWT, "signed")
 	in := start(t, env.Config, ns, nil)
-	klog.SetSlogLogger(slog.New(slog.NewJSONHandler(in.logs, nil)))
-	defer klog.ClearLogger()
 
 	var bodies strings.Builder
 	var logOnly []string // assertions and tokens: fine in a response, never in a log

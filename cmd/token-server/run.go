@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 
 	"github.com/signet-iam/signet/internal/tokenserver"
@@ -26,6 +28,9 @@ type listening func(main, probe net.Addr)
 
 // run serves until ctx ends, then drains in-flight requests.
 func run(ctx context.Context, o options, restCfg *rest.Config, log *slog.Logger, ready listening) error {
+	// client-go's informers log through the context's logger: send their
+	// lines where ours go, without touching klog's global state.
+	ctx = klog.NewContext(ctx, logr.FromSlogHandler(log.Handler()))
 	restCfg = rest.CopyConfig(restCfg)
 	restCfg.UserAgent = "signet-token-server"
 	client, err := kubernetes.NewForConfig(restCfg)
