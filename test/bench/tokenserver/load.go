@@ -27,6 +27,7 @@ type loadConfig struct {
 	clientCPU        string
 	logFile          string
 	cpuProfile       string
+	alg              string
 }
 
 func (c *loadConfig) bindFlags(fs *flag.FlagSet) {
@@ -36,6 +37,7 @@ func (c *loadConfig) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.concurrency, "concurrency", "1,16,64", "Comma-separated numbers of concurrent clients.")
 	fs.StringVar(&c.serverCPU, "server-cpu", "0", "CPU the server is pinned to (taskset -c); empty: unpinned.")
 	fs.StringVar(&c.clientCPU, "client-cpu", "1", "CPU the load generator is pinned to; empty: unpinned.")
+	fs.StringVar(&c.alg, "alg", "ES256", "Signing algorithm of the server's key: ES256, EdDSA or RS256.")
 	fs.StringVar(&c.cpuProfile, "server-cpuprofile", "", "Write a CPU profile of the server to this file.")
 	fs.StringVar(&c.logFile, "server-log", "", "File for the server's log and audit lines. Default: a temporary file, as a real deployment writes them.")
 }
@@ -72,8 +74,8 @@ func load(cfg loadConfig) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("Token endpoint, client_secret_basic, ES256, %d clients, %v per level; server pinned to CPU %q, load generator to CPU %q.\n",
-		cfg.clients, cfg.duration, cfg.serverCPU, cfg.clientCPU)
+	fmt.Printf("Token endpoint, client_secret_basic, %s, %d clients, %v per level; server pinned to CPU %q, load generator to CPU %q.\n",
+		cfg.alg, cfg.clients, cfg.duration, cfg.serverCPU, cfg.clientCPU)
 	fmt.Println("\"Server core used\" is the server's CPU time over wall time: well under 100% at a saturating concurrency means other processes took its core.")
 	fmt.Println()
 	fmt.Println("| concurrency | tokens/s | p50 | p90 | p99 | max | server CPU per token | server core used | errors |")
@@ -97,7 +99,7 @@ func startServer(cfg loadConfig, statePath string) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{self, "serve", "-state", statePath, "-clients", strconv.Itoa(cfg.clients), "-log", cfg.logFile, "-cpuprofile", cfg.cpuProfile}
+	args := []string{self, "serve", "-state", statePath, "-clients", strconv.Itoa(cfg.clients), "-log", cfg.logFile, "-cpuprofile", cfg.cpuProfile, "-alg", cfg.alg}
 	if cfg.serverCPU != "" {
 		if taskset, err := exec.LookPath("taskset"); err == nil {
 			args = append([]string{taskset, "-c", cfg.serverCPU}, args...)
