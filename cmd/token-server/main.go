@@ -32,14 +32,22 @@ func main() {
 		fmt.Fprintln(os.Stderr, "token-server:", err)
 		os.Exit(2)
 	}
+	if err := runUntilSignal(opts, log); err != nil {
+		log.Error("Token server stopped", "error", err.Error())
+		os.Exit(1)
+	}
+}
+
+// runUntilSignal runs the server until SIGTERM or SIGINT.
+func runUntilSignal(opts options, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	cfg, err := config.GetConfig()
 	if err == nil {
 		err = run(ctx, opts, cfg, log, nil)
 	}
-	if err != nil && !errors.Is(err, context.Canceled) {
-		log.Error("Token server stopped", "error", err.Error())
-		os.Exit(1)
+	if errors.Is(err, context.Canceled) {
+		return nil
 	}
+	return err
 }

@@ -33,7 +33,7 @@ func anyMethod(clientauth.Method) bool { return true }
 func (s *Server) readTokenRequest(w http.ResponseWriter, r *http.Request, a *audit) (*record.Record, string) {
 	f, err := form.Read(r)
 	if err != nil {
-		s.refuse(w, a, badRequest(reasonBadRequest, err.Error()))
+		s.refuse(w, a, badRequest(err.Error()))
 		return nil, ""
 	}
 	rec := s.authenticate(w, r, f, a, anyMethod)
@@ -42,7 +42,7 @@ func (s *Server) readTokenRequest(w http.ResponseWriter, r *http.Request, a *aud
 	}
 	token := f.Get("token")
 	if token == "" {
-		s.refuse(w, a, badRequest(reasonBadRequest, "token is required"))
+		s.refuse(w, a, badRequest("token is required"))
 		return nil, ""
 	}
 	return rec, token

@@ -31,8 +31,8 @@ func fromFailure(f *clientauth.Failure) *oauthError {
 	return &oauthError{Code: f.Code, Description: f.Description, Reason: f.Reason, Basic: f.Basic, Counts: f.Counts()}
 }
 
-func badRequest(reason, description string) *oauthError {
-	return &oauthError{Code: clientauth.CodeInvalidRequest, Description: description, Reason: reason}
+func badRequest(description string) *oauthError {
+	return &oauthError{Code: clientauth.CodeInvalidRequest, Description: description, Reason: reasonBadRequest}
 }
 
 func (e *oauthError) status() int {

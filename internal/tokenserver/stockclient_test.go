@@ -2,6 +2,7 @@ package tokenserver_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -69,8 +70,8 @@ func TestStockClients(t *testing.T) {
 	t.Run("a wrong secret is an oauth2.RetrieveError with invalid_client", func(t *testing.T) {
 		cc := clientcredentials.Config{ClientID: h.secret.ID(), ClientSecret: wrongSecret(h), TokenURL: provider.Endpoint().TokenURL}
 		_, err := cc.Token(ctx)
-		re, ok := err.(*oauth2.RetrieveError)
-		if !ok || re.ErrorCode != "invalid_client" || re.Response.StatusCode != http.StatusUnauthorized {
+		var re *oauth2.RetrieveError
+		if !errors.As(err, &re) || re.ErrorCode != "invalid_client" || re.Response.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("got %v", err)
 		}
 	})

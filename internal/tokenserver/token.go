@@ -65,13 +65,13 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	defer s.writeAudit(r.Context(), a)
 	f, err := form.Read(r)
 	if err != nil {
-		s.refuse(w, a, badRequest(reasonBadRequest, err.Error()))
+		s.refuse(w, a, badRequest(err.Error()))
 		return
 	}
 	a.grant = f.Get("grant_type")
 	switch {
 	case a.grant == "":
-		s.refuse(w, a, badRequest(reasonBadRequest, "grant_type is required"))
+		s.refuse(w, a, badRequest("grant_type is required"))
 		return
 	case !supportedGrant(a.grant):
 		s.refuse(w, a, &oauthError{Code: "unsupported_grant_type", Reason: reasonUnsupportedGrant,
@@ -82,7 +82,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	if rec == nil {
 		return
 	}
-	resp, oerr := s.issue(rec, f, a.grant)
+	resp, oerr := s.issue(rec, f)
 	if oerr != nil {
 		s.refuse(w, a, oerr)
 		return
@@ -142,7 +142,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, f form.Val
 	return rec
 }
 
-func (s *Server) issue(rec *record.Record, f form.Values, grant string) (*tokenResponse, *oauthError) {
+func (s *Server) issue(rec *record.Record, f form.Values) (*tokenResponse, *oauthError) {
 	scopes, oerr := grantScopes(rec, f.Get("scope"))
 	if oerr != nil {
 		return nil, oerr

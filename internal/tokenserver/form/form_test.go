@@ -1,6 +1,7 @@
 package form
 
 import (
+	"errors"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -92,7 +93,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string) {
 		v, err := Parse(body)
 		if err != nil {
-			if _, ok := err.(*Error); !ok {
+			if ferr := (*Error)(nil); !errors.As(err, &ferr) {
 				t.Fatalf("error of type %T", err)
 			}
 			return

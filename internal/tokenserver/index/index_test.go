@@ -1,6 +1,7 @@
 package index_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -51,7 +52,7 @@ func TestIndex(t *testing.T) {
 	t.Run("a key Secret under another name is ignored", func(t *testing.T) {
 		ks, _ := fx.SigningKeysSecret()
 		ks.Name = "impostor"
-		if err := idx.ApplySecret(ks); err != index.ErrIgnored || idx.Keys() != nil {
+		if err := idx.ApplySecret(ks); !errors.Is(err, index.ErrIgnored) || idx.Keys() != nil {
 			t.Fatalf("err %v, keys %v", err, idx.Keys())
 		}
 	})

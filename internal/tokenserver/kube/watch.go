@@ -6,6 +6,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -163,7 +164,7 @@ func (w *Watcher) applySecret(obj any) {
 	if !ok {
 		return
 	}
-	if err := w.index.ApplySecret(s); err != nil && err != index.ErrIgnored {
+	if err := w.index.ApplySecret(s); err != nil && !errors.Is(err, index.ErrIgnored) {
 		// The error text comes from the record and signing packages,
 		// which never include Secret contents.
 		w.log.Error("Ignoring a Secret that does not parse", "secret", s.Name, "error", err.Error())
