@@ -28,6 +28,7 @@ type loadConfig struct {
 	logFile          string
 	cpuProfile       string
 	alg              string
+	client           string
 }
 
 func (c *loadConfig) bindFlags(fs *flag.FlagSet) {
@@ -39,6 +40,7 @@ func (c *loadConfig) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.clientCPU, "client-cpu", "1", "CPU the load generator is pinned to; empty: unpinned.")
 	fs.StringVar(&c.alg, "alg", "ES256", "Signing algorithm of the server's key: ES256, EdDSA or RS256.")
 	fs.StringVar(&c.cpuProfile, "server-cpuprofile", "", "Write a CPU profile of the server to this file.")
+	fs.StringVar(&c.client, "client", "net/http", "Load generator: net/http (Go's HTTP client) or raw (one keep-alive connection per worker writing pre-built requests, as wrk does, to show how much of the latency is the generator's own).")
 	fs.StringVar(&c.logFile, "server-log", "", "File for the server's log and audit lines. Default: a temporary file, as a real deployment writes them.")
 }
 
@@ -85,8 +87,12 @@ func load(cfg loadConfig) error {
 		if err != nil || n < 1 {
 			return fmt.Errorf("bad concurrency %q", field)
 		}
-		_ = drive(st, n, cfg.warmup, nil)
-		r := measure(st, n, cfg.duration, server.Process.Pid)
+		driver := drive
+		if cfg.client == "raw" {
+			driver = driveRaw
+		}
+		_ = driver(st, n, cfg.warmup)
+		r := measure(driver, st, n, cfg.duration, server.Process.Pid)
 		fmt.Printf("| %d | %.0f | %v | %v | %v | %v | %v | %.0f%% | %d |\n", r.concurrency, float64(r.ok)/r.elapsed.Seconds(),
 			round(r.p50), round(r.p90), round(r.p99), round(r.max), round(r.serverCPUPerTok),
 			100*r.serverCPU.Seconds()/r.elapsed.Seconds(), r.failed)
@@ -125,10 +131,10 @@ func waitState(path string, server *exec.Cmd) (*state, error) {
 	return nil, errors.New("the server did not start within 2 minutes")
 }
 
-func measure(st *state, n int, d time.Duration, pid int) result {
+func measure(driver func(*state, int, time.Duration) []workerResult, st *state, n int, d time.Duration, pid int) result {
 	cpu0 := processCPU(pid)
 	start := time.Now()
-	lat := drive(st, n, d, func() {})
+	lat := driver(st, n, d)
 	elapsed := time.Since(start)
 	cpu := processCPU(pid) - cpu0
 	r := result{concurrency: n, elapsed: elapsed, serverCPU: cpu}
@@ -153,7 +159,7 @@ type workerResult struct {
 
 // drive runs n workers for d, each sending token requests one after
 // another over its own keep-alive connection, spread over the clients.
-func drive(st *state, n int, d time.Duration, _ func()) []workerResult {
+func drive(st *state, n int, d time.Duration) []workerResult {
 	transport := &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: n, DisableCompression: true}
 	defer transport.CloseIdleConnections()
 	hc := &http.Client{Transport: transport, Timeout: 10 * time.Second}
