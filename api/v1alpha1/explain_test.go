@@ -7,12 +7,22 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/signet-iam/signet/internal/testenv"
 )
 
 // kubectl runs the kubectl built into bin/k8s against the test API server.
 func kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := tryKubectl(t, args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func tryKubectl(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	assets, err := testenv.AssetsDir()
 	if err != nil {
@@ -22,11 +32,11 @@ func kubectl(t *testing.T, args ...string) string {
 	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(filepath.Join(assets, "kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	// A discovery cache of its own: another API server may have used this
+	// port before, and kubectl would trust what it cached from that one.
+	cacheDir := filepath.Join(t.TempDir(), "cache")
+	out, err := exec.Command(filepath.Join(assets, "kubectl"), append([]string{"--kubeconfig", kubeconfig, "--cache-dir", cacheDir}, args...)...).CombinedOutput()
+	return string(out), err
 }
 
 // TestExplainDocumentsEveryField lists every field of each spec with
@@ -36,6 +46,19 @@ func TestExplainDocumentsEveryField(t *testing.T) {
 	field := regexp.MustCompile(`^(\s+)([a-zA-Z]+)\t<`)
 	// --api-version, because the core ServiceAccount shadows Signet's.
 	apiVersion := "--api-version=iam.signet.dev/v1alpha1"
+	// The API server publishes a new CRD's OpenAPI schema a moment after the
+	// CRD is established; explain reads that schema.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := tryKubectl(t, "explain", "clientcredentials", apiVersion)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kubectl explain never found the CRDs: %v\n%s", err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	for _, kind := range []string{"clientcredentials", "serviceaccounts", "accessrules"} {
 		for _, part := range []string{"spec", "status"} {
 			var path []string

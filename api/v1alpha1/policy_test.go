@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -23,16 +24,36 @@ func TestScopePolicyLimitsWhatANamespaceMayGrant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The binding is narrowed to this test's namespaces, so that the other
+	// tests sharing the API server never meet the policy.
+	const label = "signet-policy-test"
 	for _, doc := range strings.Split(string(data), "\n---") {
 		obj := decode(t, doc, "")
+		if obj.GetKind() == "ValidatingAdmissionPolicyBinding" {
+			if err := unstructured.SetNestedStringMap(obj.Object, map[string]string{label: "true"},
+				"spec", "matchResources", "namespaceSelector", "matchLabels"); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if err := k8s.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatalf("installing %s: %v", obj.GetKind(), err)
 		}
+		t.Cleanup(func() { _ = k8s.Delete(ctx, obj) })
 	}
 	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "signet-system"}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
 	limited, open := newNamespace(t), newNamespace(t)
+	for _, name := range []string{limited, open} {
+		ns := &corev1.Namespace{}
+		if err := k8s.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
+			t.Fatal(err)
+		}
+		ns.Labels[label] = "true"
+		if err := k8s.Update(ctx, ns); err != nil {
+			t.Fatal(err)
+		}
+	}
 	policy := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "signet-system", Name: "signet-scope-policy"},
 		Data:       map[string]string{limited: "orders:read  billing:*"},
@@ -40,6 +61,7 @@ func TestScopePolicyLimitsWhatANamespaceMayGrant(t *testing.T) {
 	if err := k8s.Create(ctx, policy); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = k8s.Delete(ctx, policy) })
 
 	ruleIn := func(ns, name string, scopes ...string) error {
 		doc := "apiVersion: iam.signet.dev/v1alpha1\nkind: AccessRule\nmetadata: {name: " + name + "}\n" +

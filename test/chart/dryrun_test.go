@@ -146,7 +146,8 @@ func newKubectl(t *testing.T, env *testenv.Environment) kubectl {
 // and fails the test if kubectl fails or Pod Security admission warns.
 func (k kubectl) apply(t *testing.T, ns string, dryRun bool, manifests []byte) string {
 	t.Helper()
-	args := []string{"--kubeconfig", k.kubeconfig, "apply", "-f", "-"}
+	// Its own discovery cache: an earlier API server may have used this port.
+	args := []string{"--kubeconfig", k.kubeconfig, "--cache-dir", filepath.Join(t.TempDir(), "cache"), "apply", "-f", "-"}
 	if ns != "" {
 		args = append(args, "--namespace", ns)
 	}

@@ -69,7 +69,9 @@ func run(m *testing.M) (int, error) {
 // kubectl runs the real kubectl from bin/k8s as the cluster administrator.
 func kubectl(t *testing.T, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(root, "bin", "k8s", "kubectl"), append([]string{"--kubeconfig", signet.Kubeconfig}, args...)...)
+	// Its own discovery cache: an earlier API server may have used this port.
+	cacheDir := filepath.Join(filepath.Dir(signet.Kubeconfig), "kubectl-cache")
+	cmd := exec.Command(filepath.Join(root, "bin", "k8s", "kubectl"), append([]string{"--kubeconfig", signet.Kubeconfig, "--cache-dir", cacheDir}, args...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
