@@ -72,6 +72,9 @@ type credentialScope struct {
 	// so status keeps the previous rotation time and the next reconcile
 	// retries them.
 	restartPending bool
+	// nameTaken is set when the workload Secret's name belongs to another
+	// credential or to a Secret Signet did not create.
+	nameTaken bool
 	// graceEnded is set when a previous secret's grace ended and it was
 	// dropped from the record in this pass.
 	graceEnded bool

@@ -61,7 +61,9 @@ func (r *ClientCredentialReconciler) summarize(ctx context.Context, s *credentia
 	obj := s.obj
 	st := &obj.Status
 	st.ClientID = s.clientID
-	st.SecretName = ""
+	if s.nameTaken {
+		st.SecretName = ""
+	}
 	if s.workload != nil {
 		st.SecretName = workloadSecretName(obj)
 		if !s.restartPending && !s.workload.issuedAt.IsZero() && s.workload.value != "" {
@@ -73,7 +75,8 @@ func (r *ClientCredentialReconciler) summarize(ctx context.Context, s *credentia
 			s.schedule(next)
 		}
 	}
-	st.ExpiresAt, st.PreviousSecretValidUntil = nil, nil
+	// Without a record this pass (waiting for keys, or a name conflict),
+	// the previous values still describe what the token server holds.
 	if s.record != nil {
 		st.ExpiresAt = timeOrNil(s.record.ExpiresAt)
 		st.PreviousSecretValidUntil = graceDeadline(s.record, s.now)

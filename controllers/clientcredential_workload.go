@@ -193,6 +193,7 @@ func (r *ClientCredentialReconciler) mayWrite(existing *corev1.Secret, obj *iamv
 // stallOnSecretName reports that the Secret name belongs to someone else.
 // The credential never writes the Secret, so two claimants never flap.
 func (r *ClientCredentialReconciler) stallOnSecretName(s *credentialScope, existing *corev1.Secret) {
+	s.nameTaken = true
 	if ref := metav1.GetControllerOf(existing); ref != nil && ref.Kind == "ClientCredential" {
 		s.conditions.markStalled(iamv1.SecretNameConflictReason, fmt.Sprintf(
 			"Secret %s is already written by ClientCredential %s; set spec.secretName to another name", existing.Name, ref.Name))

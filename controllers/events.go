@@ -28,12 +28,7 @@ func (n notifier) warning(ctx context.Context, obj runtime.Object, reason, actio
 
 func (n notifier) emit(ctx context.Context, obj runtime.Object, eventType, reason, action, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	log := ctrl.LoggerFrom(ctx)
-	if eventType == corev1.EventTypeWarning {
-		log.Info(msg, "reason", reason, "eventType", eventType)
-	} else {
-		log.V(0).Info(msg, "reason", reason)
-	}
+	ctrl.LoggerFrom(ctx).Info(msg, "reason", reason, "eventType", eventType)
 	if n.recorder != nil {
 		n.recorder.Eventf(obj, nil, eventType, reason, action, "%s", msg)
 	}
