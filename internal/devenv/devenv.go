@@ -174,17 +174,7 @@ func (e *Environment) Exited() <-chan string {
 	return ch
 }
 
-// StopProcess stops one child by name with SIGTERM (SIGKILL after 20 s).
-func (e *Environment) StopProcess(name string) {
-	for i, p := range e.processes {
-		if p.name == name {
-			stop(p)
-			e.processes = append(e.processes[:i], e.processes[i+1:]...)
-			return
-		}
-	}
-}
-
+// stop stops a child with SIGTERM, and SIGKILL after 20 s.
 func stop(p *process) {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
