@@ -85,16 +85,18 @@ func run(ctx context.Context, o options, restCfg *rest.Config, log *slog.Logger,
 // listen opens the main listener, with TLS from a certificate that is
 // reloaded when its files change.
 func listen(ctx context.Context, g *errgroup.Group, o options, log *slog.Logger) (net.Listener, error) {
-	ln, err := net.Listen("tcp", o.listen)
+	tcp, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return nil, fmt.Errorf("listening: %w", err)
 	}
+	// Fairness is applied below TLS: http.Server must still see *tls.Conn.
+	ln := tokenserver.FairListener(tcp)
 	if !o.tls() {
 		return ln, nil
 	}
 	cw, err := certwatcher.New(o.tlsCertFile, o.tlsKeyFile)
 	if err != nil {
-		_ = ln.Close()
+		_ = tcp.Close()
 		return nil, fmt.Errorf("loading the TLS certificate: %w", err)
 	}
 	cw.RegisterCallback(func(tls.Certificate) { log.Info("Loaded the TLS certificate") })

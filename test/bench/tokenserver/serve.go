@@ -107,7 +107,7 @@ func serve(args []string) error {
 		<-ctx.Done()
 		_ = hs.Close()
 	}()
-	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := hs.Serve(tokenserver.FairListener(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
