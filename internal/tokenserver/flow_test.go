@@ -1,6 +1,7 @@
 package tokenserver_test
 
 import (
+	"fmt"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -241,6 +242,19 @@ func TestFailedAuthenticationsAreRateLimited(t *testing.T) {
 	expect("the real client from an address without failures", from(basicToken(h), "198.51.100.7:1"), http.StatusOK)
 	if !strings.Contains(h.logs.String(), `"reason":"rate_limited"`) {
 		t.Error("the 429 left no audit line")
+	}
+
+	// Introspection and revocation take credentials too: guessing there
+	// is limited the same way (a client_id of its own per endpoint, so the
+	// client bucket emptied above plays no part).
+	for i, path := range []string{tokenserver.IntrospectPath, tokenserver.RevokePath} {
+		clientID := "sgc_" + strings.Repeat(string(rune('a'+i)), 26) // well-formed, unknown
+		guess := request{path: path, body: form("token", "x"), basic: []string{clientID, wrongSecret(h)}}
+		addr := fmt.Sprintf("203.0.113.%d:1", i+1)
+		for range 3 {
+			expect(path+": a failure within the source's burst", from(guess, addr), http.StatusUnauthorized)
+		}
+		expect(path+": a failure past the source's burst", from(guess, addr), http.StatusTooManyRequests)
 	}
 }
 
