@@ -3,7 +3,6 @@ package controllers
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -44,21 +43,11 @@ func TestMain(m *testing.M) {
 	// Each manager logs to its harness; the global logger only catches
 	// client-go's own chatter.
 	ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
-	var err error
-	if env, err = testenv.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := 1
-	if k8s, err = client.New(env.Config, client.Options{Scheme: testenv.Scheme()}); err == nil {
-		code = m.Run()
-	} else {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	if err := env.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "stopping the control plane:", err)
-	}
-	os.Exit(code)
+	os.Exit(testenv.Run(m, func(e *testenv.Environment) (err error) {
+		env = e
+		k8s, err = client.New(env.Config, client.Options{Scheme: testenv.Scheme()})
+		return err
+	}))
 }
 
 // offsetClock is the real clock plus an offset tests can move forward.

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -102,4 +103,25 @@ func Start() (*Environment, error) {
 	// measure itself.
 	cfg.QPS, cfg.Burst = 500, 1000
 	return &Environment{Environment: env, Config: cfg, Root: root}, nil
+}
+
+// Run is the body of a TestMain: it starts the control plane, lets setup
+// keep what the tests need (a client, typically), runs the tests and stops
+// the control plane. It returns the exit code for os.Exit.
+func Run(m *testing.M, setup func(*Environment) error) int {
+	env, err := Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	code := 1
+	if err := setup(env); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	} else {
+		code = m.Run()
+	}
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping the control plane:", err)
+	}
+	return code
 }
