@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver and kubectl into $1 from the Go module proxy, at
+# Builds etcd, kube-apiserver, kube-controller-manager and kubectl into $1 from the Go module proxy, at
 # the versions pinned in hack/controlplane/go.mod. The first build takes about
 # ten minutes on two cores; the binaries are then reused from bin/.
 set -euo pipefail
@@ -17,16 +17,20 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 
 if [ "$(cat "$out/.version" 2>/dev/null)" = "$kube_version" ] \
-   && [ -x "$out/etcd" ] && [ -x "$out/kube-apiserver" ] && [ -x "$out/kubectl" ]; then
+   && [ -x "$out/etcd" ] && [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x "$out/kubectl" ]; then
   exit 0
 fi
 
 tmp=$(mktemp -d "${out}/.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-echo "Building etcd, kube-apiserver ${kube_version} and kubectl into ${out} (about 10 minutes the first time)"
+echo "Building etcd, kube-apiserver, kube-controller-manager ${kube_version} and kubectl into ${out} (about 12 minutes the first time)"
 go build -trimpath -ldflags="-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3
-go build -trimpath -ldflags="$ldflags" -o "$tmp/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
-# Move into place only when all three are built, so an interrupted build
-# never leaves a half-built control plane that later runs would trust.
-mv "$tmp/etcd" "$tmp/kube-apiserver" "$tmp/kubectl" "$out/"
+# One go build for the three Kubernetes commands: they share most packages,
+# so kube-controller-manager (namespace deletion, garbage collection) costs
+# little beyond kube-apiserver.
+go build -trimpath -ldflags="$ldflags" -o "$tmp/" k8s.io/kubernetes/cmd/kube-apiserver \
+  k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl
+# Move into place only when all are built, so an interrupted build never
+# leaves a half-built control plane that later runs would trust.
+mv "$tmp/etcd" "$tmp/kube-apiserver" "$tmp/kube-controller-manager" "$tmp/kubectl" "$out/"
 echo "$kube_version" > "$out/.version"
