@@ -55,7 +55,7 @@ func (r *AccessRuleReconciler) compute(ctx context.Context, obj *iamv1.AccessRul
 	case len(missing) > 0:
 		conds.markNotReady(iamv1.SubjectsMissingReason, fmt.Sprintf("ServiceAccounts not found: %s; the grant applies to them once they exist", strings.Join(missing, ", ")))
 	default:
-		conds.markReady(fmt.Sprintf("granted to %d ServiceAccounts", len(found)))
+		conds.markReady("granted to " + plural(len(found), "ServiceAccount"))
 	}
 	if obj.Spec.ExpiresAt != nil {
 		return obj.Spec.ExpiresAt.Time, nil

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"time"
 
 	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
@@ -21,18 +22,29 @@ type accountState struct {
 // usable reports whether credentials of the account may authenticate.
 func (a accountState) usable() bool { return a.found && !a.disabled && !a.expired }
 
-// reason and message explain an unusable account, for conditions.
-func (a accountState) reason() (string, string) {
+// reason and message explain why the account named name is unusable, for
+// conditions. The kind is spelled out in full because the core
+// ServiceAccount shadows Signet's in "kubectl get serviceaccount".
+func (a accountState) reason(name string) (string, string) {
 	switch {
 	case !a.found:
-		return iamv1.ServiceAccountNotFoundReason, "the ServiceAccount does not exist; create it or fix spec.serviceAccountName"
+		return iamv1.ServiceAccountNotFoundReason, fmt.Sprintf(
+			"ServiceAccount %s (serviceaccounts.iam.signet.dev) does not exist in this namespace; "+
+				"create it with apiVersion iam.signet.dev/v1alpha1, or recreate this ClientCredential naming an existing one (spec.serviceAccountName cannot be changed)", name)
 	case a.disabled:
-		return iamv1.ServiceAccountNotReadyReason, "the ServiceAccount is disabled"
+		return iamv1.ServiceAccountNotReadyReason, fmt.Sprintf(
+			"ServiceAccount %s is disabled; set its spec.disabled to false to use this credential", name)
 	case a.expired:
-		return iamv1.ServiceAccountNotReadyReason, "the ServiceAccount has expired (spec.daysValid)"
+		return iamv1.ServiceAccountNotReadyReason, fmt.Sprintf(
+			"ServiceAccount %s has expired (its spec.daysValid); create a new ServiceAccount and ClientCredential", name)
 	}
 	return "", ""
 }
+
+// coreAccountHint is added when a core ServiceAccount of the name exists:
+// the easy mistake of "kubectl create serviceaccount".
+const coreAccountHint = "; a core ServiceAccount (v1) of that name exists, but Signet credentials need a Signet ServiceAccount " +
+	"(\"kubectl get serviceaccounts.iam.signet.dev\" lists them; \"kubectl get serviceaccount\" lists the core kind)"
 
 // accountExpiry is when an account expires: daysValid days after creation.
 func accountExpiry(sa *iamv1.ServiceAccount) *time.Time {

@@ -102,6 +102,7 @@ type credentialPhase func(context.Context, *credentialScope) error
 // +kubebuilder:rbac:groups=iam.signet.dev,resources=serviceaccounts,verbs=get;list;watch
 // +kubebuilder:rbac:groups=iam.signet.dev,resources=accessrules,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -178,7 +179,11 @@ func (r *ClientCredentialReconciler) reconcileAccount(ctx context.Context, s *cr
 	if s.account.usable() {
 		s.schedule(deref(s.account.expiresAt))
 	} else {
-		s.conditions.markNotReady(s.account.reason())
+		reason, message := s.account.reason(obj.Spec.ServiceAccountName)
+		if !s.account.found && r.coreAccountExists(ctx, obj.Namespace, obj.Spec.ServiceAccountName) {
+			message += coreAccountHint
+		}
+		s.conditions.markNotReady(reason, message)
 	}
 
 	rules := &iamv1.AccessRuleList{}
@@ -188,6 +193,15 @@ func (r *ClientCredentialReconciler) reconcileAccount(ctx context.Context, s *cr
 	s.grants = grants.Compile(rules.Items, obj.Spec.ServiceAccountName, s.now)
 	s.schedule(s.grants.NextChange)
 	return nil
+}
+
+// coreAccountExists reports whether a core ServiceAccount of the name
+// exists. It reads around the cache (one GET, only while the Signet
+// ServiceAccount is missing) so the manager does not watch every core
+// ServiceAccount; an error only means no hint.
+func (r *ClientCredentialReconciler) coreAccountExists(ctx context.Context, namespace, name string) bool {
+	sa := &corev1.ServiceAccount{}
+	return r.APIReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, sa) == nil
 }
 
 // reconcileHashKey loads the hash keyring that the keys controller creates

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,29 +23,34 @@ import (
 
 // reconcileRestarts restarts the rollout restart targets after a rotation or
 // repair, like "kubectl rollout restart": it stamps the pod template with the
-// new secret's issue time. The stamp makes it idempotent; a target that does
-// not exist is reported and skipped.
+// new secret's issue time. The stamp makes it idempotent, and it is how
+// Signet knows a target was restarted: each pass first asks the target
+// whether it already carries the stamp (status alone cannot tell, as it keeps
+// whole seconds and may be read stale from the cache), so each restart is
+// announced once. A target that does not exist is reported at each pass, as
+// a standing misconfiguration, and skipped.
 func (r *ClientCredentialReconciler) reconcileRestarts(ctx context.Context, s *credentialScope) error {
 	obj := s.obj
 	w := s.workload
 	if len(obj.Spec.RolloutRestartTargets) == 0 || w.value == "" ||
-		(w.reason != iamv1.RotatedReason && w.reason != iamv1.RepairedReason) ||
-		(obj.Status.LastRotationTime != nil && obj.Status.LastRotationTime.Time.Equal(w.issuedAt)) {
+		(w.reason != iamv1.RotatedReason && w.reason != iamv1.RepairedReason) {
 		return nil
 	}
-	stamp := w.issuedAt.UTC().Format(time.RFC3339)
-	patch, err := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{
-		"metadata": map[string]any{"annotations": map[string]string{annRestartedAt: stamp}}}}})
-	if err != nil {
-		return err
-	}
+	stamp := w.issuedAt.UTC().Format(time.RFC3339Nano)
 	s.restartPending = true
 	for _, t := range obj.Spec.RolloutRestartTargets {
 		target := restartTargetObject(t.Kind, obj.Namespace, t.Name)
-		err := r.Patch(ctx, target, client.RawPatch(types.StrategicMergePatchType, patch))
+		err := r.Patch(ctx, target, client.RawPatch(types.JSONPatchType, stampTest(stamp)))
+		if err == nil {
+			continue // already restarted for this secret
+		}
+		if !apierrors.IsNotFound(err) {
+			err = r.Patch(ctx, target, client.RawPatch(types.StrategicMergePatchType, stampPatch(stamp)))
+		}
 		switch {
 		case apierrors.IsNotFound(err):
-			r.Notifier.warning(ctx, obj, "RestartTargetNotFound", "RolloutRestart", "%s %s does not exist; it was not restarted", t.Kind, t.Name)
+			r.Notifier.warning(ctx, obj, "RestartTargetNotFound", "RolloutRestart",
+				"%s %s does not exist, so it was not restarted; create it or remove it from spec.rolloutRestartTargets", t.Kind, t.Name)
 		case err != nil:
 			return fmt.Errorf("restarting %s %s: %s", t.Kind, t.Name, safeReason(err))
 		default:
@@ -53,6 +59,22 @@ func (r *ClientCredentialReconciler) reconcileRestarts(ctx context.Context, s *c
 	}
 	s.restartPending = false
 	return nil
+}
+
+// stampPatch sets the restart stamp on a pod template.
+func stampPatch(stamp string) []byte {
+	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{
+		"metadata": map[string]any{"annotations": map[string]string{annRestartedAt: stamp}}}}})
+	return patch
+}
+
+// stampTest is a JSON patch holding only a test that the pod template
+// carries stamp: it succeeds, changing nothing, only when the target was
+// already restarted for this secret. It needs no more than the patch verb.
+func stampTest(stamp string) []byte {
+	path := "/spec/template/metadata/annotations/" + strings.ReplaceAll(strings.ReplaceAll(annRestartedAt, "~", "~0"), "/", "~1")
+	patch, _ := json.Marshal([]map[string]string{{"op": "test", "path": path, "value": stamp}})
+	return patch
 }
 
 // summarize writes the status from what the phases found. It runs from a
@@ -80,6 +102,10 @@ func (r *ClientCredentialReconciler) summarize(ctx context.Context, s *credentia
 	if s.record != nil {
 		st.ExpiresAt = timeOrNil(s.record.ExpiresAt)
 		st.PreviousSecretValidUntil = graceDeadline(s.record, s.now)
+	}
+	// A revoked credential holds no secret, so nothing of it expires.
+	if obj.Spec.Revoked {
+		st.ExpiresAt = nil
 	}
 	r.credentialConditions(s, reconcileErr)
 	s.conditions.apply(&st.Conditions, obj.Generation)

@@ -153,7 +153,7 @@ func (r *ClientCredentialReconciler) compilePublicKeys(s *credentialScope, rec *
 			keys, err = publickeys.ParseJWKS(pk.JWKS)
 		}
 		if err != nil {
-			s.conditions.markStalled(iamv1.InvalidPublicKeysReason, err.Error()+"; the last valid keys stay in force")
+			s.conditions.markStalled(iamv1.InvalidPublicKeysReason, invalidKeysMessage(err, existing))
 			if existing != nil {
 				rec.PublicKeys = existing.PublicKeys
 			}
@@ -184,6 +184,17 @@ func (r *ClientCredentialReconciler) compilePublicKeys(s *credentialScope, rec *
 		return k
 	})
 	return nil
+}
+
+// invalidKeysMessage says what is wrong with spec.publicKeys (the parser's
+// errors name the field and the key's position, never its content), what
+// is in force meanwhile, and what to do.
+func invalidKeysMessage(err error, existing *record.Record) string {
+	inForce := "no key is in force yet, so this credential cannot authenticate"
+	if existing != nil && len(existing.PublicKeys) > 0 {
+		inForce = "the last valid keys stay in force"
+	}
+	return fmt.Sprintf("spec.%s; %s. Supply PEM PUBLIC KEY blocks in spec.publicKeys.pem or public JWKs in spec.publicKeys.jwks", err, inForce)
 }
 
 // entry is a secret hash or public key with its grace deadline.

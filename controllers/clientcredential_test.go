@@ -417,7 +417,7 @@ func TestRotationRestartsTheTargets(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(k8s.Get(h.ctx, h.key("api"), dep)).To(Succeed())
 		issued := parseIssuance(h.workloadSecret(cc).Annotations).issuedAt
-		g.Expect(dep.Spec.Template.Annotations).To(HaveKeyWithValue(annRestartedAt, issued.UTC().Format(time.RFC3339)))
+		g.Expect(dep.Spec.Template.Annotations).To(HaveKeyWithValue(annRestartedAt, issued.UTC().Format(time.RFC3339Nano)))
 	}).Should(Succeed())
 	g.Eventually(h.eventReasons).Should(ContainElement(HavePrefix("RestartTargetNotFound")))
 	h.waitReady(cc)

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -129,6 +130,7 @@ func (r *ClientCredentialReconciler) reconcileWorkloadSecret(ctx context.Context
 	}
 	if existing != nil && !r.mayWrite(existing, obj) {
 		r.stallOnSecretName(s, existing)
+		s.stop = true
 		return nil
 	}
 
@@ -192,16 +194,44 @@ func (r *ClientCredentialReconciler) mayWrite(existing *corev1.Secret, obj *iamv
 
 // stallOnSecretName reports that the Secret name belongs to someone else.
 // The credential never writes the Secret, so two claimants never flap.
+// spec.secretName cannot be changed, so the advice is to free the name or
+// to recreate the credential.
+//
+// A Secret another ClientCredential controls carries Signet's labels, so the
+// Secret watch wakes this credential when it goes. A foreign Secret is
+// outside the label-filtered cache and sends no event: the credential looks
+// again on a bounded back-off, so the condition clears by itself once the
+// Secret is gone.
 func (r *ClientCredentialReconciler) stallOnSecretName(s *credentialScope, existing *corev1.Secret) {
 	s.nameTaken = true
 	if ref := metav1.GetControllerOf(existing); ref != nil && ref.Kind == "ClientCredential" {
 		s.conditions.markStalled(iamv1.SecretNameConflictReason, fmt.Sprintf(
-			"Secret %s is already written by ClientCredential %s; set spec.secretName to another name", existing.Name, ref.Name))
-	} else {
-		s.conditions.markStalled(iamv1.SecretNotOwnedReason, fmt.Sprintf(
-			"Secret %s exists and was not created by Signet; Signet will not overwrite it. Delete it or set spec.secretName", existing.Name))
+			"Secret %s is already written by ClientCredential %s, so this credential does not write it. "+
+				"spec.secretName cannot be changed: delete ClientCredential %s to hand the name over, "+
+				"or recreate this ClientCredential with another spec.secretName (it then gets a new client_id)",
+			existing.Name, ref.Name, ref.Name))
+		return
 	}
-	s.stop = true
+	s.conditions.markStalled(iamv1.SecretNotOwnedReason, fmt.Sprintf(
+		"Secret %s exists and was not created by Signet, so Signet will not overwrite it. "+
+			"Delete that Secret and Signet writes its own within minutes, "+
+			"or recreate this ClientCredential with another spec.secretName (spec.secretName cannot be changed)",
+		existing.Name))
+	s.schedule(s.now.Add(foreignSecretRecheck(s.obj, s.now)))
+}
+
+// foreignSecretRecheck is how long a credential blocked by a foreign Secret
+// waits before it looks again: as long as it has been blocked, between one
+// second and five minutes. A Secret deleted soon after the mistake is
+// noticed at once; one that stays costs one read per credential every five
+// minutes.
+func foreignSecretRecheck(obj *iamv1.ClientCredential, now time.Time) time.Duration {
+	const lo, hi = time.Second, 5 * time.Minute
+	stalled := meta.FindStatusCondition(obj.Status.Conditions, iamv1.StalledCondition)
+	if stalled == nil || stalled.Reason != iamv1.SecretNotOwnedReason {
+		return lo
+	}
+	return min(max(now.Sub(stalled.LastTransitionTime.Time), lo), hi)
 }
 
 // desiredWorkload decides the secret the workload Secret must hold.

@@ -64,13 +64,21 @@ func (r *ServiceAccountReconciler) compute(ctx context.Context, obj *iamv1.Servi
 	case state.expired:
 		conds.markNotReady(iamv1.ExpiredReason, fmt.Sprintf("the account expired at %s (spec.daysValid)", state.expiresAt.Format(time.RFC3339)))
 	default:
-		conds.markReady(fmt.Sprintf("%d scopes granted through AccessRules", len(g.Scopes)))
+		conds.markReady(plural(len(g.Scopes), "scope") + " granted through AccessRules")
 	}
 	var expiry time.Time
 	if !state.expired {
 		expiry = deref(state.expiresAt)
 	}
 	return earliest(expiry, g.NextChange), nil
+}
+
+// plural counts n things: "1 scope", "2 scopes".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func timeOrNil(t *time.Time) *metav1.Time {

@@ -64,7 +64,9 @@ type ServiceAccountStatus struct {
 	Audiences []string `json:"audiences,omitempty"`
 
 	// credentialCount is the number of ClientCredentials that name this account.
+	// The default makes an account without credentials show 0, not blank.
 	// +optional
+	// +kubebuilder:default=0
 	CredentialCount int32 `json:"credentialCount,omitempty"`
 
 	// expiresAt is when the identity expires, from spec.daysValid. Unset
