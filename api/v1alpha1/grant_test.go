@@ -61,7 +61,7 @@ func TestGrantNeedsRBAC(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			vap := &admissionv1.ValidatingAdmissionPolicy{}
-			_ = k8s.Get(ctx, client.ObjectKey{Name: "signet-accessrule-grant"}, vap)
+			_ = k8s.Get(ctx, client.ObjectKey{Name: "accessrule-grant"}, vap)
 			t.Logf("policy status: %+v", vap.Status)
 		}
 	})
