@@ -55,3 +55,9 @@ write_rules Role "$chart/files/manager-namespace-rules.yaml"
 # The optional scope policy (config/policy) is included by the chart's
 # scope-policy template, which points its parameter at the release namespace.
 cp "$root/config/policy/accessrule_scopes.yaml" "$chart/files/accessrule-scopes-policy.yaml"
+
+# The escalation guard (config/policy/accessrule_grant.yaml) and the tenant
+# ClusterRoles (config/rbac/tenant_roles.yaml) are rendered by the chart's
+# grant-policy and tenant-roles templates, which prefix their names.
+cp "$root/config/policy/accessrule_grant.yaml" "$chart/files/accessrule-grant-policy.yaml"
+cp "$root/config/rbac/tenant_roles.yaml" "$chart/files/tenant-roles.yaml"

@@ -4,20 +4,30 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"time"
 
 	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/signet-iam/signet/controllers"
+	"github.com/signet-iam/signet/internal/satoken"
 	"github.com/signet-iam/signet/internal/scheme"
 )
+
+// The metrics endpoint authenticates and authorises its callers through the
+// API server (controller-runtime's metrics filters):
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 func main() {
 	if err := run(); err != nil {
@@ -34,11 +44,15 @@ func run() error {
 		qps                    float64
 		burst                  int
 		opts                   controllers.Options
+		tokenServerAccount     string
+		tokenServerTokenFile   string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; \"0\" disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader through a Lease, so that only one manager replica reconciles at a time.")
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease. Default: the Signet namespace.")
+	flag.StringVar(&tokenServerAccount, "token-server-service-account", "", "ServiceAccount of the token server sidecar, in the Signet namespace. With --token-server-token-file, the manager writes a short-lived token of this account (TokenRequest API) to that file and refreshes it, so the sidecar authenticates as itself and never holds the manager's credentials.")
+	flag.StringVar(&tokenServerTokenFile, "token-server-token-file", "", "File the token server sidecar's token is written to (a volume only the two containers share).")
 	flag.Float64Var(&qps, "kube-api-qps", 100, "Queries per second to the API server.")
 	flag.IntVar(&burst, "kube-api-burst", 200, "Burst of queries to the API server.")
 	opts.BindFlags(flag.CommandLine)
@@ -62,6 +76,14 @@ func run() error {
 	cfg.QPS, cfg.Burst = float32(qps), burst
 
 	metricsOpts := metricsserver.Options{BindAddress: metricsAddr}
+	if metricsAddr != "0" && !isLoopback(metricsAddr) {
+		// Off loopback, metrics are served over HTTPS (a self-signed
+		// certificate unless one is configured) to callers the API server
+		// authenticates (TokenReview) and authorises (SubjectAccessReview
+		// for "get" on the non-resource URL /metrics).
+		metricsOpts.SecureServing = true
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme.New(),
 		Metrics:                       metricsOpts,
@@ -87,6 +109,22 @@ func run() error {
 		return fmt.Errorf("setting up controllers: %w", err)
 	}
 
+	if (tokenServerAccount == "") != (tokenServerTokenFile == "") {
+		return errors.New("--token-server-service-account and --token-server-token-file go together")
+	}
+	if tokenServerAccount != "" {
+		cs, err := kubernetes.NewForConfig(mgr.GetConfig())
+		if err != nil {
+			return err
+		}
+		if err := mgr.Add(&satoken.Writer{
+			Client: cs.CoreV1(), Namespace: opts.SignetNamespace, ServiceAccount: tokenServerAccount,
+			Path: tokenServerTokenFile, Lifetime: time.Hour, Log: ctrl.Log.WithName("token-server-token"),
+		}); err != nil {
+			return err
+		}
+	}
+
 	log.Info("Starting manager", "signetNamespace", opts.SignetNamespace, "leaderElection", leaderElect)
 	// Start returns nil after SIGTERM or SIGINT, once the controllers have
 	// drained (up to the graceful shutdown timeout) and the Lease is released.
@@ -94,3 +132,14 @@ func run() error {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// isLoopback reports whether addr binds only loopback interfaces. An empty
+// host binds every interface, so it is not loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}

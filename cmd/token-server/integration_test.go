@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/signet-iam/signet/internal/record"
+	"github.com/signet-iam/signet/internal/tokenserver"
 	"github.com/signet-iam/signet/internal/tokenserver/fixture"
 	"github.com/signet-iam/signet/internal/tokenserver/kube"
 )
@@ -20,7 +21,8 @@ import (
 // inactive within one second, on every replica.
 func TestChangesAreEnforcedWithinOneSecond(t *testing.T) {
 	ns, fx := namespace(t, cs)
-	asker := newClient(t, fx, record.TypeClientSecret, "asker")
+	// asker introspects the other clients' tokens: it holds the entitlement.
+	asker := newClient(t, fx, record.TypeClientSecret, "asker", tokenserver.IntrospectScope)
 	changes := map[string]func(cl *fixture.Client) bool{
 		"disabling the account": func(cl *fixture.Client) bool {
 			cl.Record.Disabled = true

@@ -92,9 +92,9 @@ func writeClient(t *testing.T, c kubernetes.Interface, fx *fixture.Fixture, cl *
 	}
 }
 
-func newClient(t *testing.T, fx *fixture.Fixture, typ, name string) *fixture.Client {
+func newClient(t *testing.T, fx *fixture.Fixture, typ, name string, scopes ...string) *fixture.Client {
 	t.Helper()
-	cl, err := fx.NewClient(typ, name, []string{"orders:read"}, nil)
+	cl, err := fx.NewClient(typ, name, append([]string{"orders:read"}, scopes...), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

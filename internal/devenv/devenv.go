@@ -14,12 +14,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/signet-iam/signet/internal/testenv"
@@ -95,6 +98,9 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: opts.Namespace}}
 	if err := e.Client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, err
+	}
+	if err := e.installGuard(ctx); err != nil {
 		return nil, err
 	}
 	if err := e.StartManager(); err != nil {
@@ -257,4 +263,33 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// installGuard installs what config/default adds next to the binaries: the
+// escalation guard (config/policy) and the tenant ClusterRoles, named as
+// kustomize's "signet-" prefix names them, so that "make dev" enforces who
+// may grant which scope as a cluster does.
+func (e *Environment) installGuard(ctx context.Context) error {
+	for _, file := range []string{"policy/accessrule_grant.yaml", "rbac/tenant_roles.yaml"} {
+		data, err := os.ReadFile(filepath.Join(e.Root, "config", file))
+		if err != nil {
+			return err
+		}
+		for _, doc := range strings.Split(string(data), "\n---") {
+			obj := &unstructured.Unstructured{}
+			if err := yaml.Unmarshal([]byte(doc), &obj.Object); err != nil {
+				return fmt.Errorf("%s: %w", file, err)
+			}
+			obj.SetName("signet-" + obj.GetName())
+			if obj.GetKind() == "ValidatingAdmissionPolicyBinding" {
+				if err := unstructured.SetNestedField(obj.Object, obj.GetName(), "spec", "policyName"); err != nil {
+					return err
+				}
+			}
+			if err := e.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("installing %s %s: %w", obj.GetKind(), obj.GetName(), err)
+			}
+		}
+	}
+	return nil
 }

@@ -16,7 +16,7 @@ func BenchmarkIntrospect(b *testing.B) {
 	token := h.tokenFor(h.secret)
 	b.ReportAllocs()
 	for b.Loop() {
-		if !h.srv.Introspect(token).Active {
+		if !h.srv.Introspect(h.secret.Record, token).Active {
 			b.Fatal("inactive")
 		}
 	}

@@ -284,6 +284,8 @@ func TestIntrospection(t *testing.T) {
 	})
 	t.Run("an API-key client and a private_key_jwt client may introspect", func(t *testing.T) {
 		token := h.tokenFor(h.secret)
+		h.jwtClient.Record.Scopes = []string{"orders:read", tokenserver.IntrospectScope}
+		h.put(h.jwtClient)
 		for _, body := range []string{
 			form("token", token, "apikey", h.apiKey.Secret),
 			form("token", token, "client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "client_assertion", h.assertion(h.jwtClient, nil)),

@@ -73,7 +73,9 @@ func newHarness(t testing.TB, edits ...func(*tokenserver.Config)) *harness {
 		}
 	}
 	h.secret = h.client(record.TypeClientSecret, "billing", []string{"orders:read", "orders:write"}, []string{apiAudience})
-	h.apiKey = h.client(record.TypeAPIKey, "exporter", []string{"orders:read"}, nil)
+	// The API-key client may introspect its namespace's tokens, so that
+	// tests of inactive tokens ask a caller who would see them active.
+	h.apiKey = h.client(record.TypeAPIKey, "exporter", []string{"orders:read", tokenserver.IntrospectScope}, nil)
 	h.jwtClient = h.client(record.TypePrivateKeyJWT, "signer", []string{"orders:read"}, nil)
 	cfg := tokenserver.Config{
 		Issuer: testIssuer, Index: h.idx, Source: connectedSource{},

@@ -26,6 +26,21 @@ type Introspection struct {
 	TokenType string           `json:"token_type,omitempty"`
 }
 
+// Introspection entitlements (RFC 7662 section 4: the server must decide
+// which callers may learn about which tokens). A client always learns about
+// its own tokens. Other clients need one of these scopes granted to their
+// account through an AccessRule, so the escalation guard (RBAC verb "grant"
+// on scopes.iam.signet.dev/<scope>) governs who hands them out:
+const (
+	// IntrospectScope entitles a client to the tokens of every client in its
+	// own namespace.
+	IntrospectScope = "signet:introspect"
+	// IntrospectAudiencePrefix followed by an audience entitles a client to
+	// the tokens carrying that audience, from any namespace: the grant an
+	// API needs to introspect the tokens presented to it.
+	IntrospectAudiencePrefix = "signet:introspect:"
+)
+
 func anyMethod(clientauth.Method) bool { return true }
 
 // readTokenRequest authenticates the caller of introspection or revocation
@@ -51,21 +66,27 @@ func (s *Server) readTokenRequest(w http.ResponseWriter, r *http.Request, a *aud
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	a := newAudit(r, "introspect")
 	defer s.writeAudit(r.Context(), a)
-	if _, token := s.readTokenRequest(w, r, a); token != "" {
+	if caller, token := s.readTokenRequest(w, r, a); token != "" {
 		a.outcome = "success"
-		writeJSON(w, http.StatusOK, s.Introspect(token))
+		writeJSON(w, http.StatusOK, s.Introspect(caller, token))
 	}
 }
 
-// Introspect says whether a token is active now. A token is inactive when
-// it does not verify, has expired, was revoked, or when its client's
-// current record no longer backs it: the record is gone or unusable, the
-// token predates the record's revocation epoch, or a scope or audience it
-// carries is no longer granted.
-func (s *Server) Introspect(token string) Introspection {
+// Introspect says whether a token is active now, as the authenticated
+// caller may learn it. A token is inactive when it does not verify, has
+// expired, was revoked, or when its client's current record no longer backs
+// it: the record is gone or unusable, the token predates the record's
+// revocation epoch, or a scope or audience it carries is no longer granted.
+// A caller not entitled to the token gets the same {"active": false} as for
+// an unknown token, so that introspection tells it nothing.
+func (s *Server) Introspect(caller *record.Record, token string) Introspection {
 	now := s.cfg.Now()
 	c, err := accesstoken.Verify(token, s.cfg.Index.Keys(), s.cfg.Issuer, now)
-	if err != nil || !s.stillBacked(c, now) {
+	if err != nil {
+		return Introspection{Active: false}
+	}
+	owner := s.cfg.Index.Record(c.ClientID)
+	if owner == nil || !entitled(caller, owner, c) || !s.stillBacked(owner, c, now) {
 		return Introspection{Active: false}
 	}
 	return Introspection{
@@ -75,13 +96,30 @@ func (s *Server) Introspect(token string) Introspection {
 	}
 }
 
-func (s *Server) stillBacked(c *accesstoken.Claims, now time.Time) bool {
+// entitled reports whether caller may learn about a token of owner's.
+func entitled(caller, owner *record.Record, c *accesstoken.Claims) bool {
+	switch {
+	case caller == nil:
+		return false
+	case caller.ClientID == owner.ClientID:
+		return true
+	case caller.Namespace == owner.Namespace && caller.HasScopes([]string{IntrospectScope}):
+		return true
+	}
+	for _, aud := range c.Audience {
+		if caller.HasScopes([]string{IntrospectAudiencePrefix + aud}) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) stillBacked(rec *record.Record, c *accesstoken.Claims, now time.Time) bool {
 	issued, ok := accesstoken.IssuedAt(c.ID)
 	if !ok || s.cfg.Index.Revoked(c.ID) {
 		return false
 	}
-	rec := s.cfg.Index.Record(c.ClientID)
-	if rec == nil || rec.Subject != c.Subject || rec.IssuedBeforeEpoch(issued) {
+	if rec.Subject != c.Subject || rec.IssuedBeforeEpoch(issued) {
 		return false
 	}
 	if ok, _ := rec.Usable(now); !ok || !rec.HasScopes(c.Scopes()) {

@@ -20,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/signet-iam/signet/internal/testutil"
 )
 
 // renderCase is one value set and what the chart must render for it.
@@ -129,6 +131,7 @@ var renderedKinds = map[string]bool{
 	"Deployment": true, "Service": true, "ServiceAccount": true, "PodDisruptionBudget": true, "NetworkPolicy": true,
 	"ClusterRole": true, "ClusterRoleBinding": true, "Role": true, "RoleBinding": true,
 	"Certificate": true, "ServiceMonitor": true,
+	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
 }
 
 // checkKinds fails on kinds the chart is not meant to render or outside the
@@ -375,9 +378,24 @@ func checkRBAC(t *testing.T, m manifest, deployments []*appsv1.Deployment, manag
 		wantRules[roleKey{"Role", "signet-manager"}] = managerNamespaced
 		managerRoles = append(managerRoles, roleKey{"Role", "signet-manager"})
 	}
+	for _, r := range testutil.ReadObjects(t, filepath.Join(root, "config", "rbac", "tenant_roles.yaml")) {
+		wantRules[roleKey{"ClusterRole", "signet-" + r.GetName()}] = decode[rbacv1.ClusterRole](t, r).Rules
+	}
 	gotRules := map[roleKey][]rbacv1.PolicyRule{}
 	for _, r := range decodeAll[rbacv1.ClusterRole](t, m, "ClusterRole") {
 		gotRules[roleKey{"ClusterRole", r.Name}] = r.Rules
+		// The tenant roles aggregate into the built-in ones and never grant.
+		if strings.HasPrefix(r.Name, "signet-") && r.Name != "signet-manager" {
+			aggregate := "rbac.authorization.k8s.io/aggregate-to-" + strings.TrimPrefix(r.Name, "signet-")
+			if r.Labels[aggregate] != "true" {
+				t.Errorf("ClusterRole %s lacks the label %s", r.Name, aggregate)
+			}
+			for _, rule := range r.Rules {
+				if slices.Contains(rule.Verbs, "grant") || slices.Contains(rule.Verbs, "*") {
+					t.Errorf("ClusterRole %s may grant: %+v", r.Name, rule)
+				}
+			}
+		}
 	}
 	for _, r := range decodeAll[rbacv1.Role](t, m, "Role") {
 		gotRules[roleKey{"Role", r.Name}] = r.Rules

@@ -33,6 +33,15 @@ apiVersion: iam.signet.dev/v1alpha1
 kind: ClientCredential
 metadata: {name: orders-api}
 spec: {serviceAccountName: orders-api}
+---
+# Introspecting other clients' tokens needs an entitlement: here, those of
+# this namespace.
+apiVersion: iam.signet.dev/v1alpha1
+kind: AccessRule
+metadata: {name: orders-api-introspect}
+spec:
+  subjects: [{kind: ServiceAccount, name: orders-api}]
+  scopes: ["signet:introspect"]
 `
 	if err := os.WriteFile(manifest, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -41,9 +50,14 @@ spec: {serviceAccountName: orders-api}
 	creds := workloadSecret(t, ns, "orders-api", "client_secret")
 	// The workload Secret is written before the record: wait until the token
 	// server knows the caller.
-	waitFor(t, 10*time.Second, "the introspecting client is known", func() error {
-		_, err := introspect(creds, "not-a-token")
-		return err
+	waitFor(t, 10*time.Second, "the introspecting client is known and entitled", func() error {
+		if _, err := introspect(creds, "not-a-token"); err != nil {
+			return err
+		}
+		if got := kubectl(t, "get", "serviceaccounts.iam.signet.dev", "orders-api", "-n", ns, "-o", "jsonpath={.status.scopes}"); !strings.Contains(got, "signet:introspect") {
+			return fmt.Errorf("status.scopes is %q", got)
+		}
+		return nil
 	})
 	return creds
 }
