@@ -77,7 +77,7 @@ func (s *Server) Introspect(token string) Introspection {
 
 func (s *Server) stillBacked(c *accesstoken.Claims, now time.Time) bool {
 	issued, ok := accesstoken.IssuedAt(c.ID)
-	if !ok || s.cfg.Index.Revoked(c.ID) {
+	if !ok || s.cfg.Index.TokenRevoked(c.ClientID, c.ID, issued) {
 		return false
 	}
 	rec := s.cfg.Index.Record(c.ClientID)
