@@ -30,9 +30,9 @@ const ComponentLedger = "token-ledger"
 const (
 	// MaxUsedAssertions is how many assertion jtis one client may have
 	// outstanding (used and not yet expired, at most 5.5 minutes each).
-	// Past it, private_key_jwt requests of that client get 503 with
-	// Retry-After until the oldest expires: about 3 assertions a second,
-	// sustained, per client.
+	// Past it, private_key_jwt requests of that client get 429
+	// (temporarily_unavailable) with Retry-After until the oldest expires:
+	// about 3 assertions a second, sustained, per client.
 	MaxUsedAssertions = 1024
 	// MaxRevokedTokens is how many revoked access tokens one client may
 	// have listed. Past it, the client's not-before moves to now, which
