@@ -79,6 +79,11 @@ test: manifests generate fmt vet controlplane helm build ## Run every test: unit
 	go test $(GO_TEST_FLAGS) ./...
 	go test -tags e2e -count=1 -timeout 15m ./test/e2e/...
 
+FUZZTIME ?= 30s
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 30s), e.g. make fuzz FUZZTIME=10m.
+	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
+
 .PHONY: chart-lint
 chart-lint: helm ## Lint the Helm chart (helm lint --strict); test/chart, run by "make test", checks much more.
 	$(HELM) lint --strict charts/signet

@@ -74,7 +74,12 @@ func Parse(data []byte) (*KeySet, error) {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, errors.New("signing key set is not valid JSON")
 	}
-	for _, k := range s.Keys {
+	for i, k := range s.Keys {
+		// A null entry would otherwise reach parse as a nil *Key and
+		// panic every reader of the Secret.
+		if k == nil {
+			return nil, fmt.Errorf("signing key %d is null", i)
+		}
 		if err := k.parse(); err != nil {
 			return nil, fmt.Errorf("signing key %q: %w", k.ID, err)
 		}
