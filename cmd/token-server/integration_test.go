@@ -159,18 +159,18 @@ func TestGarbageCollection(t *testing.T) {
 	if _, err := ledger.UseAssertion(t.Context(), "sgc_a", "live", now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := ledger.Revoke(t.Context(), "01KAAAAAAAAAAAAAAAAAAAAAAA", "sgc_a", now.Add(-time.Hour)); err != nil {
+	if err := ledger.Revoke(t.Context(), "01KAAAAAAAAAAAAAAAAAAAAAAA", "sgc_b", now.Add(-2*time.Hour), now.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	gc := &kube.Collector{Client: cs, Namespace: ns}
-	for i, want := range []int{2, 0} {
+	for i, want := range []int{1, 0} {
 		n, err := gc.Collect(t.Context(), now)
 		if err != nil || n != want {
 			t.Fatalf("run %d deleted %d (%v), want %d", i, n, err, want)
 		}
 	}
 	left, _ := cs.CoreV1().ConfigMaps(ns).List(t.Context(), metav1.ListOptions{LabelSelector: kube.CollectSelector})
-	if len(left.Items) != 1 || left.Items[0].Name != kube.UsedAssertionName("sgc_a", "live") {
+	if len(left.Items) != 1 || left.Items[0].Name != kube.LedgerName("sgc_a") {
 		t.Fatalf("left %v", left.Items)
 	}
 	if first, err := ledger.UseAssertion(t.Context(), "sgc_a", "live", now.Add(time.Hour)); err != nil || first {

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
@@ -42,7 +44,7 @@ func run(ctx context.Context, o options, restCfg *rest.Config, log *slog.Logger,
 	srv, err := tokenserver.New(tokenserver.Config{
 		Issuer: o.issuer, DefaultAudience: o.defaultAudience,
 		Index: idx, Source: watcher, Log: log,
-		Ledger: &kube.Ledger{Client: client, Namespace: o.namespace},
+		Ledger: &kube.Ledger{Client: client, Namespace: o.namespace, Cached: watcher.CachedLedger},
 	})
 	if err != nil {
 		return err
@@ -53,7 +55,13 @@ func run(ctx context.Context, o options, restCfg *rest.Config, log *slog.Logger,
 		return err
 	}
 	gc := &kube.Collector{Client: client, Namespace: o.namespace, Log: log, Interval: o.gcInterval}
-	g.Go(func() error { gc.Run(ctx); return nil })
+	// One elected replica collects; the Lease also survives it crashing.
+	identity, err := os.Hostname()
+	if err != nil || identity == "" {
+		identity = "token-server"
+	}
+	identity += "_" + string(uuid.NewUUID())
+	g.Go(func() error { return gc.RunElected(ctx, identity) })
 
 	handler := srv.AllHandler()
 	if o.probeListen != "" {

@@ -116,7 +116,7 @@ func entitled(caller, owner *record.Record, c *accesstoken.Claims) bool {
 
 func (s *Server) stillBacked(rec *record.Record, c *accesstoken.Claims, now time.Time) bool {
 	issued, ok := accesstoken.IssuedAt(c.ID)
-	if !ok || s.cfg.Index.Revoked(c.ID) {
+	if !ok || s.cfg.Index.TokenRevoked(c.ClientID, c.ID, issued) {
 		return false
 	}
 	if rec.Subject != c.Subject || rec.IssuedBeforeEpoch(issued) {

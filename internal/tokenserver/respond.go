@@ -28,7 +28,7 @@ type oauthError struct {
 }
 
 func fromFailure(f *clientauth.Failure) *oauthError {
-	return &oauthError{Code: f.Code, Description: f.Description, Reason: f.Reason, Basic: f.Basic, Counts: f.Counts()}
+	return &oauthError{Code: f.Code, Description: f.Description, Reason: f.Reason, Basic: f.Basic, Counts: f.Counts(), RetryAfter: f.RetryAfter}
 }
 
 func badRequest(description string) *oauthError {
@@ -105,6 +105,10 @@ type audit struct {
 	clientID, subject       string
 	authenticated           bool
 	outcome, reason         string
+	// skip: a failure refused by the rate limits that is counted, not
+	// logged; suppressed is how many such failures the line stands for.
+	skip       bool
+	suppressed int
 }
 
 func newAudit(r *http.Request, endpoint string) *audit {
@@ -112,6 +116,9 @@ func newAudit(r *http.Request, endpoint string) *audit {
 }
 
 func (s *Server) writeAudit(ctx context.Context, a *audit) {
+	if a.skip {
+		return
+	}
 	s.cfg.Log.LogAttrs(ctx, slog.LevelInfo, "Authentication",
 		slog.String("audit", "authentication"),
 		slog.String("endpoint", a.endpoint),
@@ -123,6 +130,7 @@ func (s *Server) writeAudit(ctx context.Context, a *audit) {
 		slog.String("outcome", a.outcome),
 		slog.String("reason", a.reason),
 		slog.String("source", a.source),
+		slog.Int("suppressed", a.suppressed),
 	)
 }
 

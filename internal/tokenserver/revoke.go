@@ -35,8 +35,9 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 			Description: "the token was issued to another client"})
 		return
 	}
-	if !s.cfg.Index.Revoked(c.ID) {
-		if err := s.cfg.Ledger.Revoke(r.Context(), c.ID, c.ClientID, c.ExpiresAt.Time); err != nil {
+	issued, _ := accesstoken.IssuedAt(c.ID)
+	if !s.cfg.Index.TokenRevoked(c.ClientID, c.ID, issued) {
+		if err := s.cfg.Ledger.Revoke(r.Context(), c.ID, c.ClientID, issued, c.ExpiresAt.Time); err != nil {
 			s.cfg.Log.Error("Recording a revocation failed", "client_id", c.ClientID, "error", err.Error())
 			s.refuse(w, a, &oauthError{Code: clientauth.CodeUnavailable, Reason: reasonLedger,
 				Description: "the revocation could not be recorded; retry"})

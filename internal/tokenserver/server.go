@@ -35,9 +35,9 @@ const (
 // written: used assertion jtis and revoked tokens.
 type Ledger interface {
 	clientauth.ReplayGuard
-	// Revoke records a revoked token until exp. Recording one twice is
-	// not an error.
-	Revoke(ctx context.Context, jti, clientID string, exp time.Time) error
+	// Revoke records a revoked token, issued at issued, until exp.
+	// Recording one twice is not an error.
+	Revoke(ctx context.Context, jti, clientID string, issued, exp time.Time) error
 }
 
 // Source reports on what feeds the index.

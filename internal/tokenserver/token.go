@@ -1,6 +1,7 @@
 package tokenserver
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -78,11 +79,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			Description: "supported grant types are client_credentials and " + GrantAPIKey})
 		return
 	}
-	rec := s.authenticate(w, r, f, a, func(m clientauth.Method) bool { return grantAllows(a.grant, m) })
+	rec, use := s.check(w, r, f, a, func(m clientauth.Method) bool { return grantAllows(a.grant, m) })
 	if rec == nil {
 		return
 	}
-	resp, oerr := s.issue(rec, f)
+	resp, oerr := s.issue(r.Context(), rec, use, f)
 	if oerr != nil {
 		s.refuse(w, a, oerr)
 		return
@@ -105,9 +106,26 @@ func (s *Server) refuse(w http.ResponseWriter, a *audit, e *oauthError) {
 	s.writeError(w, a.endpoint, e)
 }
 
-// authenticate runs client authentication for any endpoint, with the rate
-// limits, and answers the request itself when it fails (returning nil).
+// authenticate runs client authentication for introspection and
+// revocation, records an assertion's jti, and answers the request itself
+// when it fails (returning nil).
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, f form.Values, a *audit, allowed func(clientauth.Method) bool) *record.Record {
+	rec, use := s.check(w, r, f, a, allowed)
+	if rec == nil {
+		return nil
+	}
+	if fl := use.Record(r.Context()); fl != nil {
+		s.refuse(w, a, fromFailure(fl))
+		return nil
+	}
+	return rec
+}
+
+// check authenticates the client without writing anything, and answers
+// the request itself when that fails (returning nil). Every credential is
+// checked, so a correct one is served whatever failed before it; the
+// failure limits only decide how a failure is answered and audited.
+func (s *Server) check(w http.ResponseWriter, r *http.Request, f form.Values, a *audit, allowed func(clientauth.Method) bool) (*record.Record, *clientauth.Use) {
 	creds, fl := clientauth.Extract(r.Header, f)
 	a.method, a.clientID = creds.Method, creds.AuditClientID()
 	if fl == nil && creds.Method == clientauth.MethodJWT && a.clientID == "" {
@@ -115,34 +133,38 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, f form.Val
 			a.clientID = iss
 		}
 	}
-	now := s.cfg.Now()
-	if ok, wait := s.limiter.Allow(a.source, a.clientID, now); !ok {
-		s.metrics.limited.WithLabelValues(a.endpoint).Inc()
-		s.refuse(w, a, &oauthError{Code: clientauth.CodeUnavailable, Reason: reasonRateLimited,
-			Description: "too many failed authentications; retry later", RetryAfter: wait})
-		return nil
-	}
 	if fl == nil && !allowed(creds.Method) {
 		fl = &clientauth.Failure{Code: clientauth.CodeInvalidRequest, Reason: reasonGrantMethod,
 			Description: "the API-key grant takes only the apikey parameter, and client_credentials never takes it"}
 	}
-	var rec *record.Record
+	var (
+		rec *record.Record
+		use *clientauth.Use
+	)
 	if fl == nil {
-		rec, fl = s.auth.Authenticate(r.Context(), creds)
+		rec, use, fl = s.auth.Check(creds)
 	}
-	if fl != nil {
-		e := fromFailure(fl)
-		if e.Counts {
-			s.limiter.Fail(a.source, a.clientID, now)
+	if fl == nil {
+		a.authenticated, a.clientID, a.subject = true, rec.ClientID, rec.Subject
+		return rec, use
+	}
+	e := fromFailure(fl)
+	if e.Counts {
+		v := s.limiter.Fail(a.source, a.clientID, s.cfg.Now())
+		a.skip, a.suppressed = !v.Audit, v.Suppressed
+		if v.Limited {
+			s.metrics.limited.WithLabelValues(a.endpoint).Inc()
+			e = &oauthError{Code: clientauth.CodeUnavailable, Reason: reasonRateLimited,
+				Description: "too many failed authentications; retry later", RetryAfter: v.RetryAfter}
 		}
-		s.refuse(w, a, e)
-		return nil
 	}
-	a.authenticated, a.clientID, a.subject = true, rec.ClientID, rec.Subject
-	return rec
+	s.refuse(w, a, e)
+	return nil, nil
 }
 
-func (s *Server) issue(rec *record.Record, f form.Values) (*tokenResponse, *oauthError) {
+// issue checks what is asked for against the grants, then records the
+// assertion's use (the only write of the token path, done last), then mints.
+func (s *Server) issue(ctx context.Context, rec *record.Record, use *clientauth.Use, f form.Values) (*tokenResponse, *oauthError) {
 	scopes, oerr := grantScopes(rec, f.Get("scope"))
 	if oerr != nil {
 		return nil, oerr
@@ -155,6 +177,9 @@ func (s *Server) issue(rec *record.Record, f form.Values) (*tokenResponse, *oaut
 	key := s.signingKey(now)
 	if key == nil {
 		return nil, &oauthError{Code: clientauth.CodeUnavailable, Reason: reasonNoSigningKey, Description: "no signing key is available"}
+	}
+	if fl := use.Record(ctx); fl != nil {
+		return nil, fromFailure(fl)
 	}
 	jti, err := accesstoken.NewID(now)
 	if err != nil {

@@ -74,32 +74,64 @@ func PeekIssuer(assertion string) (string, error) {
 	return c.Issuer, nil
 }
 
-func (a *Authenticator) assertion(ctx context.Context, c Credentials, now time.Time) (*record.Record, *Failure) {
+func (a *Authenticator) assertion(c Credentials, now time.Time) (*record.Record, *Use, *Failure) {
 	iss, err := PeekIssuer(c.Assertion)
 	if err != nil {
-		return nil, fail(CodeInvalidClient, ReasonAssertion, "the client assertion is malformed")
+		return nil, nil, fail(CodeInvalidClient, ReasonAssertion, "the client assertion is malformed")
 	}
 	if c.ClientID != "" && c.ClientID != iss {
-		return nil, fail(CodeInvalidClient, ReasonAssertionClaims, "the client assertion was issued by another client")
+		return nil, nil, fail(CodeInvalidClient, ReasonAssertionClaims, "the client assertion was issued by another client")
 	}
 	rec, f := a.lookup(iss, record.TypePrivateKeyJWT)
 	if f != nil {
-		return nil, f
+		return nil, nil, f
 	}
 	claims, f := a.verifyAssertion(c.Assertion, rec, now)
 	if f != nil {
-		return nil, f
+		return nil, nil, f
 	}
 	// The assertion is accepted until exp plus the skew, so its jti must
 	// be remembered that long.
-	first, err := a.Replay.UseAssertion(ctx, rec.ClientID, claims.ID, claims.ExpiresAt.Add(ClockSkew))
-	switch {
-	case err != nil:
-		return nil, fail(CodeUnavailable, ReasonReplayCheckError, "the assertion could not be checked for replay; try again")
-	case !first:
-		return nil, fail(CodeInvalidClient, ReasonAssertionReplay, "the client assertion was already used")
+	return rec, &Use{guard: a.Replay, clientID: rec.ClientID, jti: claims.ID, exp: claims.ExpiresAt.Add(ClockSkew)}, nil
+}
+
+// Use is a verified assertion whose jti is not yet recorded as used.
+type Use struct {
+	guard         ReplayGuard
+	clientID, jti string
+	exp           time.Time
+}
+
+// Record marks the assertion's jti used, atomically across replicas. It
+// fails when the jti was used before (a replay), when the client has too
+// many assertions outstanding, or when the use could not be recorded; in
+// every case nothing may be issued. A nil Use records nothing.
+func (u *Use) Record(ctx context.Context) *Failure {
+	if u == nil {
+		return nil
 	}
-	return rec, nil
+	first, err := u.guard.UseAssertion(ctx, u.clientID, u.jti, u.exp)
+	switch {
+	case err != nil && retryAfter(err) > 0:
+		f := fail(CodeUnavailable, ReasonAssertionQuota, "the client has too many unexpired assertions in use; retry later")
+		f.RetryAfter = retryAfter(err)
+		return f
+	case err != nil:
+		return fail(CodeUnavailable, ReasonReplayCheckError, "the assertion could not be checked for replay; try again")
+	case !first:
+		return fail(CodeInvalidClient, ReasonAssertionReplay, "the client assertion was already used")
+	}
+	return nil
+}
+
+// retryAfter reads the wait from an error that carries one (the ledger's
+// "too many outstanding assertions").
+func retryAfter(err error) time.Duration {
+	var ra interface{ RetryAfterDuration() time.Duration }
+	if errors.As(err, &ra) {
+		return ra.RetryAfterDuration()
+	}
+	return 0
 }
 
 // verifyAssertion checks signature and claims (RFC 7523 3, SECURITY.md

@@ -27,11 +27,28 @@ type Authenticator struct {
 }
 
 // Authenticate returns the record of the client that c proves to be, or
-// why not.
+// why not. An assertion's jti is recorded as used before it returns.
 func (a *Authenticator) Authenticate(ctx context.Context, c Credentials) (*record.Record, *Failure) {
+	rec, use, f := a.Check(c)
+	if f == nil {
+		f = use.Record(ctx)
+	}
+	if f != nil {
+		return nil, f
+	}
+	return rec, nil
+}
+
+// Check proves the credentials and checks that the client may obtain
+// tokens, without writing anything. For an assertion, the returned Use
+// must be recorded (Use.Record) before anything is issued on it; the
+// caller does that last, once every other check passed, so that nothing
+// is written for a request that is refused anyway (SECURITY.md 33).
+func (a *Authenticator) Check(c Credentials) (*record.Record, *Use, *Failure) {
 	now := a.Now()
 	var (
 		rec *record.Record
+		use *Use
 		f   *Failure
 	)
 	switch c.Method {
@@ -40,7 +57,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, c Credentials) (*recor
 	case MethodAPIKey:
 		rec, f = a.apiKey(c, now)
 	case MethodJWT:
-		rec, f = a.assertion(ctx, c, now)
+		rec, use, f = a.assertion(c, now)
 	default:
 		f = fail(CodeInvalidClient, ReasonNoCredentials, "client authentication is required")
 	}
@@ -49,9 +66,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, c Credentials) (*recor
 	}
 	if f != nil {
 		f.Basic = c.Method == MethodBasic
-		return nil, f
+		return nil, nil, f
 	}
-	return rec, nil
+	return rec, use, nil
 }
 
 func usable(rec *record.Record, now time.Time) *Failure {

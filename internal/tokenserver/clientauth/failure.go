@@ -1,5 +1,7 @@
 package clientauth
 
+import "time"
+
 // OAuth error codes (RFC 6749 5.2) an authentication can end with.
 const (
 	CodeInvalidRequest     = "invalid_request"
@@ -32,6 +34,7 @@ const (
 	ReasonAssertionTime    = "assertion_lifetime"
 	ReasonAssertionReplay  = "assertion_replayed"
 	ReasonReplayCheckError = "replay_check_unavailable"
+	ReasonAssertionQuota   = "assertion_quota"
 )
 
 // Failure is a refused authentication. Description is safe to send to the
@@ -43,6 +46,8 @@ type Failure struct {
 	// Basic is set when the request used HTTP Basic, so the 401 carries
 	// WWW-Authenticate (RFC 6749 5.2).
 	Basic bool
+	// RetryAfter, when set, is sent as Retry-After.
+	RetryAfter time.Duration
 }
 
 func fail(code, reason, description string) *Failure {

@@ -36,6 +36,14 @@ type Index struct {
 	hasher  *credential.Hasher
 	// revoked maps the jti of a token revoked through /revoke to its exp.
 	revoked map[string]time.Time
+	// ledgerRevoked lists, per client_id, the jtis in revoked that came
+	// from that client's ledger, so the next version of the ledger
+	// replaces them.
+	ledgerRevoked map[string][]string
+	// notBefore holds, per client_id, the token server's own not-before:
+	// tokens of the client issued before it are revoked. It is set when a
+	// client revokes more tokens than its ledger lists.
+	notBefore map[string]time.Time
 }
 
 // New returns an empty index.
@@ -45,6 +53,9 @@ func New() *Index {
 		owner:   map[string]string{},
 		apiKeys: map[string]string{},
 		revoked: map[string]time.Time{},
+
+		ledgerRevoked: map[string][]string{},
+		notBefore:     map[string]time.Time{},
 	}
 }
 
@@ -214,6 +225,65 @@ func (x *Index) Revoked(jti string) bool {
 	defer x.mu.RUnlock()
 	_, ok := x.revoked[jti]
 	return ok
+}
+
+// ApplyLedger replaces what a client's ledger says: the tokens it revoked
+// and its not-before (zero for none).
+func (x *Index) ApplyLedger(clientID string, revoked map[string]time.Time, notBefore time.Time) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, jti := range x.ledgerRevoked[clientID] {
+		delete(x.revoked, jti)
+	}
+	jtis := make([]string, 0, len(revoked))
+	for jti, exp := range revoked {
+		x.revoked[jti] = exp
+		jtis = append(jtis, jti)
+	}
+	if len(jtis) > 0 {
+		x.ledgerRevoked[clientID] = jtis
+	} else {
+		delete(x.ledgerRevoked, clientID)
+	}
+	if notBefore.IsZero() {
+		delete(x.notBefore, clientID)
+	} else {
+		x.notBefore[clientID] = notBefore
+	}
+}
+
+// ForgetLedger is called when a client's ledger was deleted. Garbage
+// collection deletes one only after everything in it expired; entries of
+// one deleted earlier, by hand, stay until their tokens expire, so that
+// lost state never revives a token.
+func (x *Index) ForgetLedger(clientID string, now time.Time) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var keep []string
+	for _, jti := range x.ledgerRevoked[clientID] {
+		if exp, ok := x.revoked[jti]; ok && now.Before(exp) {
+			keep = append(keep, jti)
+		} else {
+			delete(x.revoked, jti)
+		}
+	}
+	if len(keep) > 0 {
+		x.ledgerRevoked[clientID] = keep
+	} else {
+		delete(x.ledgerRevoked, clientID)
+	}
+}
+
+// TokenRevoked reports whether a token of clientID with jti, issued at
+// issued, was revoked: listed, or issued before the client's not-before.
+func (x *Index) TokenRevoked(clientID, jti string, issued time.Time) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if _, ok := x.revoked[jti]; ok {
+		return true
+	}
+	nb, ok := x.notBefore[clientID]
+	return ok && issued.Before(nb)
 }
 
 // Stats are the sizes of the index, for metrics.

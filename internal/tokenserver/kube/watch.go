@@ -1,7 +1,7 @@
 // Package kube connects the token server to the API server, in its own
 // namespace only: informers that feed the index from labelled Secrets and
-// revoked-token ConfigMaps, the ConfigMaps that make assertion jtis single
-// use and revocations durable, and their garbage collection.
+// the clients' ledger ConfigMaps (used assertion jtis, revoked tokens), and
+// their garbage collection by one elected replica.
 package kube
 
 import (
@@ -26,8 +26,10 @@ import (
 var SecretSelector = record.LabelComponent + " in (" + record.ComponentCredentialRecord + "," +
 	record.ComponentSigningKeys + "," + record.ComponentHashKey + ")"
 
-// RevokedSelector selects the revoked-token ConfigMaps.
-var RevokedSelector = record.LabelComponent + "=" + record.ComponentRevokedToken
+// RevokedSelector selects the ConfigMaps that revoke tokens: the clients'
+// ledgers, and per-token revocations written by earlier versions, which are
+// honoured until garbage collection removes them.
+var RevokedSelector = record.LabelComponent + " in (" + ComponentLedger + "," + record.ComponentRevokedToken + ")"
 
 // ProbeInterval is how often the connection to the API server is checked
 // while the informers are quiet.
@@ -180,9 +182,28 @@ func (w *Watcher) deleteSecret(obj any) {
 	}
 }
 
+// CachedLedger returns the informer's copy of a ledger ConfigMap, or nil.
+func (w *Watcher) CachedLedger(name string) *corev1.ConfigMap {
+	obj, ok, err := w.revoked.GetStore().GetByKey(w.namespace + "/" + name)
+	if err != nil || !ok {
+		return nil
+	}
+	cm, _ := obj.(*corev1.ConfigMap)
+	return cm
+}
+
 func (w *Watcher) applyRevoked(obj any) {
 	cm, ok := obj.(*corev1.ConfigMap)
 	if !ok {
+		return
+	}
+	if cm.Labels[record.LabelComponent] == ComponentLedger {
+		st := DecodeLedger(cm)
+		if st.ClientID == "" {
+			w.log.Error("Ignoring a ledger without a client_id", "configMap", cm.Name)
+			return
+		}
+		w.index.ApplyLedger(st.ClientID, st.Revoked, st.NotBefore)
 		return
 	}
 	exp, err := time.Parse(time.RFC3339, cm.Annotations[record.AnnotationExpiresAt])
@@ -198,7 +219,14 @@ func (w *Watcher) deleteRevoked(obj any) {
 		obj = t.Obj
 	}
 	cm, ok := obj.(*corev1.ConfigMap)
-	if !ok || cm.Data[dataJTI] == "" {
+	if !ok {
+		return
+	}
+	if id := cm.Data[dataClientID]; cm.Labels[record.LabelComponent] == ComponentLedger && id != "" {
+		w.index.ForgetLedger(id, time.Now())
+		return
+	}
+	if cm.Data[dataJTI] == "" {
 		return
 	}
 	// Garbage collection deletes a revocation only after the token expired.
