@@ -193,8 +193,14 @@ func (s *statusOptions) printObjects(out io.Writer, views []accountView) error {
 		obj.GetObjectKind().SetGroupVersionKind(gvk)
 		list.Items = append(list.Items, runtime.RawExtension{Object: obj})
 	}
-	if len(objs) == 1 {
-		return printer.PrintObj(objs[0], out)
+	if f := *s.print.OutputFormat; len(objs) == 1 || (f != "json" && f != "yaml") {
+		// kubectl's name and template printers take one object at a time.
+		for _, obj := range objs {
+			if err := printer.PrintObj(obj, out); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	return printer.PrintObj(list, out)
 }
