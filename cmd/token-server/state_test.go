@@ -177,7 +177,7 @@ func TestRevocationOverflowMovesNotBefore(t *testing.T) {
 // listCounter counts the List requests of ConfigMaps, and the largest
 // limit any of them asked for.
 type listCounter struct {
-	next              http.RoundTripper
+	next               http.RoundTripper
 	lists, unpaginated atomic.Int64
 }
 
