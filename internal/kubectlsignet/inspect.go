@@ -44,7 +44,7 @@ token does not verify.`,
 		Example: `  kubectl signet inspect "$(kubectl signet token billing-api)"
   kubectl signet token billing-api | kubectl signet inspect - --credential billing-api
   kubectl signet inspect "$TOKEN" --issuer https://signet.example.com`,
-		Args: exactArgs(1, "TOKEN"),
+		Args: exactOneArg("TOKEN"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return i.run(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), args[0])
 		},
@@ -98,12 +98,11 @@ func (i *inspectOptions) run(ctx context.Context, in io.Reader, out io.Writer, r
 		}
 	}
 	if i.output != "" {
-		err = printStructured(out, i.output, res)
+		if err := printStructured(out, i.output, res); err != nil {
+			return err
+		}
 	} else {
-		err = printInspection(out, res, time.Now())
-	}
-	if err != nil {
-		return err
+		printInspection(out, res, time.Now())
 	}
 	if !res.Verified {
 		return fmt.Errorf("the token did not verify: %s", res.VerifyError)
@@ -201,7 +200,7 @@ func (i *inspectOptions) introspect(ctx context.Context, raw string) (map[string
 }
 
 // printInspection writes the human-readable report.
-func printInspection(out io.Writer, res *inspection, now time.Time) error {
+func printInspection(out io.Writer, res *inspection, now time.Time) {
 	fmt.Fprintln(out, "Header:")
 	printClaims(out, res.Header, now)
 	fmt.Fprintln(out, "Claims:")
@@ -224,7 +223,6 @@ func printInspection(out io.Writer, res *inspection, now time.Time) error {
 	default:
 		fmt.Fprintln(out, "Introspection: not asked (use --credential NAME to authenticate to the token server)")
 	}
-	return nil
 }
 
 // printClaims prints a JSON object's members in order, with times (exp,

@@ -32,10 +32,10 @@ func printStructured(w io.Writer, format string, v any) error {
 	return err
 }
 
-// exactArgs is cobra.ExactArgs with a message that names the argument.
-func exactArgs(n int, what string) cobra.PositionalArgs {
+// exactOneArg is cobra.ExactArgs(1) with a message that names the argument.
+func exactOneArg(what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
-		if len(args) != n {
+		if len(args) != 1 {
 			return usageError{fmt.Errorf("%s takes exactly one %s, got %d arguments\nSee '%s --help'", cmd.Name(), what, len(args), cmd.CommandPath())}
 		}
 		return nil

@@ -49,7 +49,7 @@ spec.rotation.gracePeriod (none by default).
 In a GitOps setup, change spec.rotation.trigger in Git instead: the next
 sync would otherwise set it back, which rotates once more.`,
 		Example:           `  kubectl signet rotate -n payments billing-api --wait`,
-		Args:              exactArgs(1, "CREDENTIAL"),
+		Args:              exactOneArg("CREDENTIAL"),
 		ValidArgsFunction: completeNames(o, credentialKind),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.rotate(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0])
@@ -72,7 +72,7 @@ With --wait, waits until the manager has applied the revocation and, where
 the cluster reports it (the Propagated condition), until every token-server
 replica has; where it does not, says so.`,
 		Example:           `  kubectl signet revoke -n payments billing-api --wait`,
-		Args:              exactArgs(1, "CREDENTIAL"),
+		Args:              exactOneArg("CREDENTIAL"),
 		ValidArgsFunction: completeNames(o, credentialKind),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.revoke(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0])
@@ -111,7 +111,9 @@ func (c *changeOptions) rotate(ctx context.Context, out, errOut io.Writer, name 
 		if obj, err = getCredential(ctx, cl, ns, name); err != nil {
 			return err
 		}
-		c.reportPropagation(ctx, cl, ns, obj, errOut)
+		if err := c.reportPropagation(ctx, cl, ns, obj, errOut); err != nil {
+			return err
+		}
 	}
 	return c.printResult(obj, out)
 }

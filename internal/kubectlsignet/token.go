@@ -55,7 +55,7 @@ Reading the workload Secret needs "get" on Secrets in the namespace.`,
 		Example: `  kubectl signet token -n payments billing-api
   kubectl signet token billing-api --scope orders:read --decode
   kubectl signet token billing-api --token-url http://127.0.0.1:8080/oauth2/token`,
-		Args:              exactArgs(1, "CREDENTIAL"),
+		Args:              exactOneArg("CREDENTIAL"),
 		ValidArgsFunction: completeNames(o, credentialKind),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return t.run(cmd.Context(), cmd, args[0])
