@@ -106,7 +106,14 @@ func methodFor(key crypto.Signer) (jwt.SigningMethod, error) {
 // tokenURL is token_url from the workload Secret; scopes may narrow the
 // grant.
 func TokenSource(ctx context.Context, s Signer, tokenURL string, scopes ...string) oauth2.TokenSource {
-	return oauth2.ReuseTokenSource(nil, &freshSource{ctx: ctx, signer: s, tokenURL: tokenURL, scopes: scopes})
+	return oauth2.ReuseTokenSource(nil, Fresh(ctx, s, tokenURL, scopes...))
+}
+
+// Fresh returns a token source that requests a new token, with a newly
+// signed assertion, on every call. TokenSource wraps it so that a token is
+// reused while it is valid.
+func Fresh(ctx context.Context, s Signer, tokenURL string, scopes ...string) oauth2.TokenSource {
+	return &freshSource{ctx: ctx, signer: s, tokenURL: tokenURL, scopes: scopes}
 }
 
 // freshSource requests a new token, with a new assertion, on every call.
