@@ -38,7 +38,7 @@ func TestKubectlNeverPrintsAPastedPrivateKey(t *testing.T) {
 		"update, server-side": {"apply", "--server-side", "--force-conflicts", "-f", manifest("treasury-signer")},
 	} {
 		t.Run(name, func(t *testing.T) {
-			cmd := exec.Command(filepath.Join(root, "bin", "k8s", "kubectl"), append([]string{"--kubeconfig", signet.Kubeconfig, "-n", ns}, args...)...)
+			cmd := exec.Command(filepath.Join(root, "bin", "k8s", "kubectl"), append([]string{"--kubeconfig", signet.Kubeconfig, "--cache-dir", filepath.Join(filepath.Dir(signet.Kubeconfig), "kubectl-cache"), "-n", ns}, args...)...)
 			out, err := cmd.CombinedOutput()
 			if err == nil {
 				t.Fatalf("kubectl applied a private key:\n%s", out)
