@@ -61,7 +61,7 @@ type RotationSpec struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=64
-	// +kubebuilder:validation:XValidation:rule=`self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('1h') && duration(self) <= duration('17520h')`,message="rotation.interval must be a duration from 1h to 17520h (730 days) in hours, minutes or seconds, for example 720h for 30 days; days (d) are not a unit"
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('1h') && duration(self) <= duration('17520h')`,message="rotation.interval must be a duration from 1h to 17520h (730 days) in hours, minutes or seconds, for example 720h for 30 days; days (d) are not a unit",reason=FieldValueForbidden
 	Interval *metav1.Duration `json:"interval,omitempty"`
 
 	// gracePeriod is how long the previous secret is still accepted after a
@@ -72,7 +72,7 @@ type RotationSpec struct {
 	// +kubebuilder:default="5m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=64
-	// +kubebuilder:validation:XValidation:rule=`self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) <= duration('168h')`,message="rotation.gracePeriod must be a duration from 0s to 168h (7 days), for example 1h, or 0s to stop the previous secret at once; days (d) are not a unit"
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) <= duration('168h')`,message="rotation.gracePeriod must be a duration from 0s to 168h (7 days), for example 1h, or 0s to stop the previous secret at once; days (d) are not a unit",reason=FieldValueForbidden
 	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
 
 	// trigger forces an immediate rotation whenever its value changes, so a
@@ -93,8 +93,8 @@ type PublicKeys struct {
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=16384
-	// +kubebuilder:validation:XValidation:rule="!self.contains('PRIVATE KEY')",message="publicKeys.pem holds a private key, which must never leave the client: remove it and paste only the public key (openssl pkey -in client.key -pubout); treat the pasted private key as exposed and replace it"
-	// +kubebuilder:validation:XValidation:rule="self.contains('PRIVATE KEY') || self.contains('-----BEGIN PUBLIC KEY-----')",message="publicKeys.pem must hold one or more PEM blocks of type PUBLIC KEY (-----BEGIN PUBLIC KEY-----), for example the output of openssl pkey -in client.key -pubout"
+	// +kubebuilder:validation:XValidation:rule="!self.contains('PRIVATE KEY')",message="publicKeys.pem holds a private key, which must never leave the client: remove it and paste only the public key (openssl pkey -in client.key -pubout); treat the pasted private key as exposed and replace it",reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule="self.contains('PRIVATE KEY') || self.contains('-----BEGIN PUBLIC KEY-----')",message="publicKeys.pem must hold one or more PEM blocks of type PUBLIC KEY (-----BEGIN PUBLIC KEY-----), for example the output of openssl pkey -in client.key -pubout",reason=FieldValueForbidden
 	PEM string `json:"pem,omitempty"`
 
 	// jwks is a JSON Web Key Set (RFC 7517) with the client's public keys.
@@ -102,8 +102,8 @@ type PublicKeys struct {
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=65536
-	// +kubebuilder:validation:XValidation:rule="self.startsWith('{') && self.contains('\"keys\"')",message="publicKeys.jwks must be a JSON object with a \"keys\" array of public JWKs, for example {\"keys\":[{\"kty\":\"EC\",...}]}"
-	// +kubebuilder:validation:XValidation:rule=`!self.matches('"(d|p|q|dp|dq|qi|k)"\\s*:')`,message="publicKeys.jwks holds private key material (a d, p, q, dp, dq, qi or k member), which must never leave the client: remove it and supply only public JWKs; treat the pasted private key as exposed and replace it"
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('{') && self.contains('\"keys\"')",message="publicKeys.jwks must be a JSON object with a \"keys\" array of public JWKs, for example {\"keys\":[{\"kty\":\"EC\",...}]}",reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('"(d|p|q|dp|dq|qi|k)"\\s*:')`,message="publicKeys.jwks holds private key material (a d, p, q, dp, dq, qi or k member), which must never leave the client: remove it and supply only public JWKs; treat the pasted private key as exposed and replace it",reason=FieldValueForbidden
 	JWKS string `json:"jwks,omitempty"`
 }
 
@@ -113,13 +113,13 @@ type RolloutRestartTarget struct {
 	// kind of the workload: Deployment or StatefulSet.
 	// +required
 	// +kubebuilder:validation:MaxLength=63
-	// +kubebuilder:validation:XValidation:rule="self in ['Deployment', 'StatefulSet']",message="kind must be Deployment or StatefulSet; restart other workloads from a Deployment or by hand"
+	// +kubebuilder:validation:XValidation:rule="self in ['Deployment', 'StatefulSet']",message="kind must be Deployment or StatefulSet; restart other workloads from a Deployment or by hand",reason=FieldValueForbidden
 	Kind string `json:"kind"`
 
 	// name of the workload in this namespace.
 	// +required
 	// +kubebuilder:validation:MaxLength=253
-	// +kubebuilder:validation:XValidation:rule=`self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')`,message="name must be the name of a Deployment or StatefulSet in this namespace: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')`,message="name must be the name of a Deployment or StatefulSet in this namespace: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit",reason=FieldValueForbidden
 	Name string `json:"name"`
 }
 
@@ -133,8 +133,8 @@ type ClientCredentialSpec struct {
 	// the credential authenticates as. Immutable.
 	// +required
 	// +kubebuilder:validation:MaxLength=253
-	// +kubebuilder:validation:XValidation:rule=`self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')`,message="serviceAccountName must be the name of a Signet ServiceAccount in this namespace: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="serviceAccountName is immutable; create a new ClientCredential for another ServiceAccount"
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')`,message="serviceAccountName must be the name of a Signet ServiceAccount in this namespace: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit",reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="serviceAccountName is immutable; create a new ClientCredential for another ServiceAccount",reason=FieldValueForbidden
 	ServiceAccountName string `json:"serviceAccountName"`
 
 	// type of credential: ClientSecret (client_credentials with a secret),
@@ -144,8 +144,8 @@ type ClientCredentialSpec struct {
 	// +optional
 	// +kubebuilder:default=ClientSecret
 	// +kubebuilder:validation:MaxLength=63
-	// +kubebuilder:validation:XValidation:rule="self in ['ClientSecret', 'APIKey', 'PrivateKeyJWT']",message="type must be ClientSecret, APIKey or PrivateKeyJWT (the names are case-sensitive)"
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="type is immutable; create a new ClientCredential of the other type"
+	// +kubebuilder:validation:XValidation:rule="self in ['ClientSecret', 'APIKey', 'PrivateKeyJWT']",message="type must be ClientSecret, APIKey or PrivateKeyJWT (the names are case-sensitive)",reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="type is immutable; create a new ClientCredential of the other type",reason=FieldValueForbidden
 	Type CredentialType `json:"type,omitempty"`
 
 	// secretName is the name of the workload Secret, in this namespace, that
@@ -153,8 +153,8 @@ type ClientCredentialSpec struct {
 	// token_url and issuer. Immutable. Unset means the ClientCredential's name.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
-	// +kubebuilder:validation:XValidation:rule=`self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')`,message="secretName must be a valid Secret name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit; or leave it unset to use the ClientCredential's name"
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="secretName is immutable; create a new ClientCredential to use another Secret"
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')`,message="secretName must be a valid Secret name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit; or leave it unset to use the ClientCredential's name",reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="secretName is immutable; create a new ClientCredential to use another Secret",reason=FieldValueForbidden
 	SecretName string `json:"secretName,omitempty"`
 
 	// secretTemplate holds labels and annotations for the workload Secret.
@@ -168,7 +168,7 @@ type ClientCredentialSpec struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=64
-	// +kubebuilder:validation:XValidation:rule=`self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('1h') && duration(self) <= duration('17520h')`,message="validFor must be a duration from 1h to 17520h (730 days) in hours, minutes or seconds, for example 2160h for 90 days; days (d) are not a unit"
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('1h') && duration(self) <= duration('17520h')`,message="validFor must be a duration from 1h to 17520h (730 days) in hours, minutes or seconds, for example 2160h for 90 days; days (d) are not a unit",reason=FieldValueForbidden
 	ValidFor *metav1.Duration `json:"validFor,omitempty"`
 
 	// rotation controls scheduled and forced rotation. Default: no schedule,
@@ -192,7 +192,7 @@ type ClientCredentialSpec struct {
 	// +optional
 	// +kubebuilder:default=Delete
 	// +kubebuilder:validation:MaxLength=63
-	// +kubebuilder:validation:XValidation:rule="self in ['Delete', 'Orphan']",message="deletionPolicy must be Delete or Orphan (the names are case-sensitive)"
+	// +kubebuilder:validation:XValidation:rule="self in ['Delete', 'Orphan']",message="deletionPolicy must be Delete or Orphan (the names are case-sensitive)",reason=FieldValueForbidden
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 
 	// rolloutRestartTargets are Deployments and StatefulSets in this
@@ -218,7 +218,7 @@ type ClientCredentialSpec struct {
 	// +kubebuilder:default="1h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=64
-	// +kubebuilder:validation:XValidation:rule=`self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('60s') && duration(self) <= duration('24h')`,message="accessTokenLifetime must be a duration from 60s to 24h, for example 15m or 1h"
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('60s') && duration(self) <= duration('24h')`,message="accessTokenLifetime must be a duration from 60s to 24h, for example 15m or 1h",reason=FieldValueForbidden
 	AccessTokenLifetime *metav1.Duration `json:"accessTokenLifetime,omitempty"`
 }
 
