@@ -83,8 +83,8 @@ var badInputs = map[string]badInput{
 	"rule audience too long":           {"AccessRule", "subjects: [{name: a}]\n  scopes: [x]\n  audiences: [\"https://" + strings.Repeat("qz", 125) + "\"]", "spec.audiences[0]", "256", "qzqzqz"},
 	// The API server's own date-time check quotes the value; a timestamp
 	// is not key material (see docs/design/0011-validation-messages-and-docs-as-tests.md).
-	"rule expiresAt not a time":        {"AccessRule", "subjects: [{name: a}]\n  scopes: [x]\n  expiresAt: \"tomorrowqz\"", "spec.expiresAt", "date-time", ""},
-	"rule description too long":        {"AccessRule", "subjects: [{name: a}]\n  scopes: [x]\n  description: \"" + strings.Repeat("Qz", 513) + "\"", "spec.description", "1024", "QzQzQz"},
+	"rule expiresAt not a time": {"AccessRule", "subjects: [{name: a}]\n  scopes: [x]\n  expiresAt: \"tomorrowqz\"", "spec.expiresAt", "date-time", ""},
+	"rule description too long": {"AccessRule", "subjects: [{name: a}]\n  scopes: [x]\n  description: \"" + strings.Repeat("Qz", 513) + "\"", "spec.description", "1024", "QzQzQz"},
 
 	// ClientCredential
 	"credential without an account":                     {"ClientCredential", `type: APIKey`, "spec.serviceAccountName", "Required value", ""},
@@ -178,11 +178,11 @@ func TestBadInputIsRefusedWithAdviceAndNoEcho(t *testing.T) {
 	}
 }
 
-// fieldCauses returns the complaints that name a field. The API server adds
-// a note without a field ("<nil>": "some validation rules were not checked because the
-// object was invalid") whenever a schema check fails, and a second
-// field-less line for a number of the wrong format; neither is a complaint
-// of its own.
+// fieldCauses returns the complaints that name a field. Whenever a schema
+// check fails, the API server adds a note whose field is "<nil>" ("some
+// validation rules were not checked because the object was invalid"), and
+// one more for a number of the wrong format; neither is a complaint of its
+// own.
 func fieldCauses(err error) []metav1.StatusCause {
 	var status apierrors.APIStatus
 	if !errors.As(err, &status) || status.Status().Details == nil {
