@@ -88,7 +88,9 @@ sample (ClientCredential %[6]s/%[8]s):
 
   export KUBECONFIG=%[2]s PATH=%[7]s:$PATH
   kubectl get signet -A
-  export $(kubectl -n %[6]s get secret %[8]s -o go-template='CLIENT_ID={{.data.client_id | base64decode}} CLIENT_SECRET={{.data.client_secret | base64decode}} TOKEN_URL={{.data.token_url | base64decode}}')
+  CLIENT_ID=$(kubectl -n %[6]s get secret %[8]s -o go-template='{{.data.client_id | base64decode}}')
+  CLIENT_SECRET=$(kubectl -n %[6]s get secret %[8]s -o go-template='{{.data.client_secret | base64decode}}')
+  TOKEN_URL=$(kubectl -n %[6]s get secret %[8]s -o go-template='{{.data.token_url | base64decode}}')
   curl -sS --fail-with-body -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials "$TOKEN_URL"
 
 Press Ctrl-C to stop.
