@@ -110,9 +110,10 @@ func TestSuppliedPublicKeysAreNormalisedAndBadOnesStall(t *testing.T) {
 	g.Expect(h.workloadSecret(cc).Data).NotTo(HaveKey(keyPrivateKey), "Signet must not hold a private key for supplied keys")
 	g.Expect(h.record(g, cc).PublicKeys).To(HaveLen(1))
 
-	// A JWKS the CRD accepts but that holds a private key: stall, keep the last good keys.
+	// A JWKS the CRD accepts but Signet cannot use (an EC key whose
+	// point is not on its curve): stall, keep the last good keys.
 	update(h, cc, func(c *iamv1.ClientCredential) {
-		c.Spec.PublicKeys = &iamv1.PublicKeys{JWKS: `{"keys":[{"kty":"oct","k":"c2VjcmV0c2VjcmV0c2VjcmV0"}]}`}
+		c.Spec.PublicKeys = &iamv1.PublicKeys{JWKS: `{"keys":[{"kty":"EC","crv":"P-256","x":"c2VjcmV0c2VjcmV0c2VjcmV0","y":"c2VjcmV0c2VjcmV0c2VjcmV0"}]}`}
 	})
 	h.waitFor(cc, func(g Gomega, cc *iamv1.ClientCredential) {
 		expectCondition(g, cc.Status.Conditions, iamv1.StalledCondition, metav1.ConditionTrue, iamv1.InvalidPublicKeysReason)

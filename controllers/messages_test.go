@@ -126,7 +126,9 @@ func TestFirstInvalidKeyDoesNotClaimKeysStayInForce(t *testing.T) {
 	h.create(account("signer"))
 	const keyMaterial = "c2VjcmV0c2VjcmV0c2VjcmV0"
 	cc := clientCredential("signer", "signer", iamv1.PrivateKeyJWTType)
-	cc.Spec.PublicKeys = &iamv1.PublicKeys{JWKS: `{"keys":[{"kty":"oct","k":"` + keyMaterial + `"}]}`}
+	// The API server refuses private JWK members, so the controller sees a
+	// public key it cannot use: an EC point that is not on its curve.
+	cc.Spec.PublicKeys = &iamv1.PublicKeys{JWKS: `{"keys":[{"kty":"EC","crv":"P-256","x":"` + keyMaterial + `","y":"` + keyMaterial + `"}]}`}
 	h.create(cc)
 	h.waitFor(cc, func(g Gomega, cc *iamv1.ClientCredential) {
 		expectCondition(g, cc.Status.Conditions, iamv1.StalledCondition, metav1.ConditionTrue, iamv1.InvalidPublicKeysReason)

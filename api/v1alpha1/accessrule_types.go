@@ -6,20 +6,19 @@ import (
 
 // Subject names an identity an AccessRule grants to. It is shaped like an
 // RBAC subject so that other kinds can be added later.
-// +kubebuilder:validation:XValidation:rule="self.kind == 'ServiceAccount'",message="subjects[].kind must be ServiceAccount (a Signet ServiceAccount in the same namespace)"
 type Subject struct {
 	// kind of the subject. Only ServiceAccount (iam.signet.dev) is accepted.
 	// Default ServiceAccount.
 	// +optional
 	// +kubebuilder:default=ServiceAccount
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self == 'ServiceAccount'",message="kind must be ServiceAccount (a Signet ServiceAccount in this namespace); remove kind or set it to ServiceAccount",reason=FieldValueForbidden
 	Kind string `json:"kind"`
 
 	// name of the ServiceAccount, in the AccessRule's namespace.
 	// +required
-	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')`,message="name must be the name of a Signet ServiceAccount in this namespace: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit",reason=FieldValueForbidden
 	Name string `json:"name"`
 }
 
@@ -42,9 +41,8 @@ type AccessRuleSpec struct {
 	// +listType=set
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=128
-	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=128
-	// +kubebuilder:validation:XValidation:rule=`self.all(s, s.matches('^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$'))`,message="each scope must be an RFC 6749 scope-token: printable ASCII without spaces, double quotes (\") or backslashes (\\)"
+	// +kubebuilder:validation:items:XValidation:rule=`self.matches('^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$')`,message="each scope must be an RFC 6749 scope-token of 1 to 128 characters: printable ASCII without spaces, double quotes or backslashes, for example orders:read; list several scopes as separate items",reason=FieldValueForbidden
 	Scopes []string `json:"scopes"`
 
 	// audiences are the APIs the grant is for (the "aud" of the tokens, for
@@ -54,9 +52,8 @@ type AccessRuleSpec struct {
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=32
-	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=256
-	// +kubebuilder:validation:XValidation:rule=`self.all(a, a.matches('^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$'))`,message="each audience must be printable ASCII without spaces, double quotes or backslashes, for example https://orders.example.com"
+	// +kubebuilder:validation:items:XValidation:rule=`self.matches('^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$')`,message="each audience must be 1 to 256 characters of printable ASCII without spaces, double quotes or backslashes, for example https://orders.example.com",reason=FieldValueForbidden
 	Audiences []string `json:"audiences,omitempty"`
 
 	// expiresAt ends the grant: from then on, new tokens no longer carry its

@@ -4,8 +4,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// CredentialType selects how a client authenticates at the token endpoint.
-// +kubebuilder:validation:Enum=ClientSecret;APIKey;PrivateKeyJWT
+// CredentialType selects how a client authenticates at the token endpoint:
+// ClientSecret, APIKey or PrivateKeyJWT. The field that holds it checks the
+// value with a CEL rule rather than an enum, so that a refusal never echoes
+// what was submitted (see docs/design/0011-validation-messages.md).
 type CredentialType string
 
 const (
@@ -23,7 +25,6 @@ const (
 
 // DeletionPolicy says what happens to the workload Secret when its
 // ClientCredential is deleted.
-// +kubebuilder:validation:Enum=Delete;Orphan
 type DeletionPolicy string
 
 const (
@@ -52,15 +53,15 @@ type SecretTemplate struct {
 }
 
 // RotationSpec controls when the credential's secret is replaced.
-// +kubebuilder:validation:XValidation:rule="!has(self.interval) || !has(self.gracePeriod) || duration(self.gracePeriod) < duration(self.interval)",message="rotation.gracePeriod must be shorter than rotation.interval, so that the previous secret stops working before the next rotation"
+// +kubebuilder:validation:XValidation:rule=`!has(self.interval) || !has(self.gracePeriod) || !self.interval.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') || !self.gracePeriod.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') || duration(self.gracePeriod) < duration(self.interval)`,message="rotation.gracePeriod must be shorter than rotation.interval, so that the previous secret stops working before the next rotation"
 type RotationSpec struct {
 	// interval between scheduled rotations, as a Go duration such as "720h"
 	// (1h to 17520h). Unset means the secret is rotated only when trigger
 	// changes.
 	// +optional
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h') && duration(self) <= duration('17520h')",message="rotation.interval must be between 1h and 17520h (730 days)"
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('1h') && duration(self) <= duration('17520h')`,message="rotation.interval must be a duration from 1h to 17520h (730 days) in hours, minutes or seconds, for example 720h for 30 days; days (d) are not a unit",reason=FieldValueForbidden
 	Interval *metav1.Duration `json:"interval,omitempty"`
 
 	// gracePeriod is how long the previous secret is still accepted after a
@@ -70,8 +71,8 @@ type RotationSpec struct {
 	// +optional
 	// +kubebuilder:default="5m"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('168h')",message="rotation.gracePeriod must be at most 168h (7 days)"
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) <= duration('168h')`,message="rotation.gracePeriod must be a duration from 0s to 168h (7 days), for example 1h, or 0s to stop the previous secret at once; days (d) are not a unit",reason=FieldValueForbidden
 	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
 
 	// trigger forces an immediate rotation whenever its value changes, so a
@@ -92,7 +93,8 @@ type PublicKeys struct {
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=16384
-	// +kubebuilder:validation:XValidation:rule="self.contains('-----BEGIN PUBLIC KEY-----')",message="publicKeys.pem must hold PEM blocks of type PUBLIC KEY; never paste a private key here"
+	// +kubebuilder:validation:XValidation:rule="!self.contains('PRIVATE KEY')",message="publicKeys.pem holds a private key, which must never leave the client: remove it and paste only the public key (openssl pkey -in client.key -pubout); treat the pasted private key as exposed and replace it",reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule="self.contains('PRIVATE KEY') || self.contains('-----BEGIN PUBLIC KEY-----')",message="publicKeys.pem must hold one or more PEM blocks of type PUBLIC KEY (-----BEGIN PUBLIC KEY-----), for example the output of openssl pkey -in client.key -pubout",reason=FieldValueForbidden
 	PEM string `json:"pem,omitempty"`
 
 	// jwks is a JSON Web Key Set (RFC 7517) with the client's public keys.
@@ -100,38 +102,39 @@ type PublicKeys struct {
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=65536
-	// +kubebuilder:validation:XValidation:rule="self.startsWith('{') && self.contains('\"keys\"')",message="publicKeys.jwks must be a JSON object with a \"keys\" array"
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('{') && self.contains('\"keys\"')",message="publicKeys.jwks must be a JSON object with a \"keys\" array of public JWKs, for example {\"keys\":[{\"kty\":\"EC\",...}]}",reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('"(d|p|q|dp|dq|qi|k)"\\s*:')`,message="publicKeys.jwks holds private key material (a d, p, q, dp, dq, qi or k member), which must never leave the client: remove it and supply only public JWKs; treat the pasted private key as exposed and replace it",reason=FieldValueForbidden
 	JWKS string `json:"jwks,omitempty"`
 }
 
 // RolloutRestartTarget names a workload in the ClientCredential's namespace
 // that is restarted after each rotation, like "kubectl rollout restart".
 type RolloutRestartTarget struct {
-	// kind of the workload.
+	// kind of the workload: Deployment or StatefulSet.
 	// +required
-	// +kubebuilder:validation:Enum=Deployment;StatefulSet
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self in ['Deployment', 'StatefulSet']",message="kind must be Deployment or StatefulSet; restart other workloads from a Deployment or by hand",reason=FieldValueForbidden
 	Kind string `json:"kind"`
 
 	// name of the workload in this namespace.
 	// +required
-	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')`,message="name must be the name of a Deployment or StatefulSet in this namespace: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit",reason=FieldValueForbidden
 	Name string `json:"name"`
 }
 
 // ClientCredentialSpec describes one credential of a ServiceAccount.
 // +kubebuilder:validation:XValidation:rule="!has(self.publicKeys) || self.type == 'PrivateKeyJWT'",message="publicKeys may be set only when type is PrivateKeyJWT"
 // +kubebuilder:validation:XValidation:rule="!has(self.publicKeys) || !has(self.rotation) || !has(self.rotation.interval)",message="rotation.interval applies only to keys Signet generates; with publicKeys, rotate by editing publicKeys"
-// +kubebuilder:validation:XValidation:rule="!has(self.validFor) || !has(self.rotation) || !has(self.rotation.interval) || duration(self.rotation.interval) < duration(self.validFor)",message="rotation.interval must be shorter than validFor, or the secret expires before it is rotated"
+// +kubebuilder:validation:XValidation:rule=`!has(self.validFor) || !has(self.rotation) || !has(self.rotation.interval) || !self.validFor.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') || !self.rotation.interval.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') || duration(self.rotation.interval) < duration(self.validFor)`,message="rotation.interval must be shorter than validFor, or the secret expires before it is rotated"
 // +kubebuilder:validation:XValidation:rule="has(self.secretName) == has(oldSelf.secretName)",message="secretName cannot be added or removed after creation; create a new ClientCredential instead"
 type ClientCredentialSpec struct {
 	// serviceAccountName is the Signet ServiceAccount, in this namespace,
 	// the credential authenticates as. Immutable.
 	// +required
-	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="serviceAccountName is immutable; create a new ClientCredential for another ServiceAccount"
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')`,message="serviceAccountName must be the name of a Signet ServiceAccount in this namespace: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit",reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="serviceAccountName is immutable; create a new ClientCredential for another ServiceAccount",reason=FieldValueForbidden
 	ServiceAccountName string `json:"serviceAccountName"`
 
 	// type of credential: ClientSecret (client_credentials with a secret),
@@ -140,17 +143,18 @@ type ClientCredentialSpec struct {
 	// Default ClientSecret.
 	// +optional
 	// +kubebuilder:default=ClientSecret
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="type is immutable; create a new ClientCredential of the other type"
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self in ['ClientSecret', 'APIKey', 'PrivateKeyJWT']",message="type must be ClientSecret, APIKey or PrivateKeyJWT (the names are case-sensitive)",reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="type is immutable; create a new ClientCredential of the other type",reason=FieldValueForbidden
 	Type CredentialType `json:"type,omitempty"`
 
 	// secretName is the name of the workload Secret, in this namespace, that
 	// holds client_id, the secret (client_secret, api_key or private_key.pem),
 	// token_url and issuer. Immutable. Unset means the ClientCredential's name.
 	// +optional
-	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="secretName is immutable; create a new ClientCredential to use another Secret"
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')`,message="secretName must be a valid Secret name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit; or leave it unset to use the ClientCredential's name",reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="secretName is immutable; create a new ClientCredential to use another Secret",reason=FieldValueForbidden
 	SecretName string `json:"secretName,omitempty"`
 
 	// secretTemplate holds labels and annotations for the workload Secret.
@@ -163,8 +167,8 @@ type ClientCredentialSpec struct {
 	// means the secret does not expire.
 	// +optional
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h') && duration(self) <= duration('17520h')",message="validFor must be between 1h and 17520h (730 days)"
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('1h') && duration(self) <= duration('17520h')`,message="validFor must be a duration from 1h to 17520h (730 days) in hours, minutes or seconds, for example 2160h for 90 days; days (d) are not a unit",reason=FieldValueForbidden
 	ValidFor *metav1.Duration `json:"validFor,omitempty"`
 
 	// rotation controls scheduled and forced rotation. Default: no schedule,
@@ -187,6 +191,8 @@ type ClientCredentialSpec struct {
 	// secret stops authenticating either way). Default Delete.
 	// +optional
 	// +kubebuilder:default=Delete
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self in ['Delete', 'Orphan']",message="deletionPolicy must be Delete or Orphan (the names are case-sensitive)",reason=FieldValueForbidden
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 
 	// rolloutRestartTargets are Deployments and StatefulSets in this
@@ -211,8 +217,8 @@ type ClientCredentialSpec struct {
 	// +optional
 	// +kubebuilder:default="1h"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('60s') && duration(self) <= duration('24h')",message="accessTokenLifetime must be between 60s and 24h"
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('60s') && duration(self) <= duration('24h')`,message="accessTokenLifetime must be a duration from 60s to 24h, for example 15m or 1h",reason=FieldValueForbidden
 	AccessTokenLifetime *metav1.Duration `json:"accessTokenLifetime,omitempty"`
 }
 

@@ -6,7 +6,6 @@ import (
 
 // ServiceAccountSpec describes a machine identity: a CI job, a service or an
 // integration that authenticates with its own credentials.
-// +kubebuilder:validation:XValidation:rule="!has(self.daysValid) || self.daysValid <= 730",message="daysValid must be at most 730 (two years); issue a new ServiceAccount for a longer-lived identity"
 type ServiceAccountSpec struct {
 	// description says what this identity is for, for the people who review
 	// access. Unset means no description.
@@ -25,7 +24,7 @@ type ServiceAccountSpec struct {
 	// interpret it. Unset means none.
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
-	// +kubebuilder:validation:Pattern=`^[^\s]+$`
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^\\S+$')`,message="externalId must be one word without spaces or line breaks, as the other system spells its ID (for example cmdb-4711)",reason=FieldValueForbidden
 	ExternalID string `json:"externalId,omitempty"`
 
 	// disabled, when true, stops the identity at once: the token server
@@ -40,7 +39,7 @@ type ServiceAccountSpec struct {
 	// (1 to 730). An expired identity behaves as a disabled one. Unset means
 	// the identity does not expire.
 	// +optional
-	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:XValidation:rule="self >= 1 && self <= 730",message="daysValid must be a whole number of days from 1 to 730 (two years); for a longer-lived identity, create a new ServiceAccount before this one expires",reason=FieldValueForbidden
 	DaysValid *int32 `json:"daysValid,omitempty"`
 }
 

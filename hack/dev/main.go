@@ -45,7 +45,6 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	rel := func(p string) string { r, _ := filepath.Rel(root, p); return r }
 	bin := filepath.Join(root, "bin")
 	started := time.Now()
 	fmt.Println("Starting etcd, kube-apiserver, the manager and the token server…")
@@ -54,6 +53,8 @@ func run() error {
 		ManagerBin:     filepath.Join(bin, "manager"),
 		TokenServerBin: filepath.Join(bin, "token-server"),
 		Listen:         "127.0.0.1:8080",
+		// Loopback: plain HTTP without authentication (see docs/operations.md).
+		ManagerMetrics: "127.0.0.1:8081",
 	})
 	if err != nil {
 		return err
@@ -74,24 +75,27 @@ func run() error {
 		return err
 	}
 
-	kc := rel(env.Kubeconfig)
 	fmt.Printf(`
 Signet is running (started in %.1fs).
   kubeconfig:    %[2]s
   token server:  %[3]s  (discovery: %[3]s/.well-known/openid-configuration)
-  logs:          %[4]s
+  metrics:       %[4]s (manager), %[3]s/metrics (token server)
+  logs:          %[5]s
 
-List what the samples created:
+In another terminal (these lines work from any directory), point kubectl at
+it, list what the samples created and get a first token for the Flexera
+sample (ClientCredential %[6]s/%[8]s):
 
-  %[5]s --kubeconfig %[2]s get signet -A
-
-Get a first token for the Flexera sample (ClientCredential %[6]s/%[7]s):
-
-  export $(%[5]s --kubeconfig %[2]s -n %[6]s get secret %[7]s -o go-template='CLIENT_ID={{.data.client_id | base64decode}} CLIENT_SECRET={{.data.client_secret | base64decode}}')
-  curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials %[3]s/oauth2/token
+  export KUBECONFIG=%[2]s PATH=%[7]s:$PATH
+  kubectl get signet -A
+  CLIENT_ID=$(kubectl -n %[6]s get secret %[8]s -o go-template='{{.data.client_id | base64decode}}')
+  CLIENT_SECRET=$(kubectl -n %[6]s get secret %[8]s -o go-template='{{.data.client_secret | base64decode}}')
+  TOKEN_URL=$(kubectl -n %[6]s get secret %[8]s -o go-template='{{.data.token_url | base64decode}}')
+  curl -sS --fail-with-body -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials "$TOKEN_URL"
 
 Press Ctrl-C to stop.
-`, time.Since(started).Seconds(), kc, env.Issuer, rel(filepath.Dir(env.Kubeconfig)), rel(kubectl), sampleNamespace, sampleName)
+`, time.Since(started).Seconds(), env.Kubeconfig, env.Issuer, env.ManagerMetricsURL, filepath.Dir(env.Kubeconfig),
+		sampleNamespace, filepath.Join(bin, "k8s"), sampleName)
 
 	select {
 	case <-ctx.Done():

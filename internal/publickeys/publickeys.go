@@ -20,6 +20,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 
 	jose "github.com/go-jose/go-jose/v4"
 
@@ -62,7 +63,7 @@ func ParsePEM(text string) ([]Key, error) {
 			break
 		}
 		if block.Type != "PUBLIC KEY" {
-			return nil, fmt.Errorf("publicKeys.pem holds a %q block; only PUBLIC KEY blocks are accepted", block.Type)
+			return nil, blockError(len(keys)+1, block.Type)
 		}
 		if len(keys) == MaxKeys {
 			return nil, fmt.Errorf("publicKeys holds more than %d keys", MaxKeys)
@@ -110,7 +111,7 @@ func ParseJWKS(text string) ([]Key, error) {
 			return nil, fmt.Errorf("publicKeys.jwks key %d is a private key; supply only the public key", i+1)
 		}
 		if jwk.Use != "" && jwk.Use != "sig" {
-			return nil, fmt.Errorf("publicKeys.jwks key %d has use %q; only signature keys are accepted", i+1, jwk.Use)
+			return nil, fmt.Errorf("publicKeys.jwks key %d is not a signature key; set its use to sig or remove use", i+1)
 		}
 		k, err := normalise(jwk.Key, jwk.KeyID, jwk.Algorithm)
 		if err != nil {
@@ -152,7 +153,7 @@ func normalise(pub crypto.PublicKey, kid, alg string) (Key, error) {
 	case alg == "":
 		alg = algs[0]
 	case !contains(algs, alg):
-		return Key{}, fmt.Errorf("alg %q does not fit the key type (use one of %v)", alg, algs)
+		return Key{}, fmt.Errorf("its alg does not fit the key type; set alg to one of %v or remove it", algs)
 	}
 	if kid == "" {
 		if kid, err = signing.Thumbprint(pub); err != nil {
@@ -179,14 +180,24 @@ func contains(list []string, s string) bool {
 }
 
 func checkUniqueIDs(keys []Key) error {
-	seen := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		if seen[k.ID] {
-			return fmt.Errorf("publicKeys holds two keys with kid %q", k.ID)
+	seen := make(map[string]int, len(keys))
+	for i, k := range keys {
+		if first, ok := seen[k.ID]; ok {
+			return fmt.Errorf("publicKeys keys %d and %d have the same kid (or are the same key); give each key its own kid", first, i+1)
 		}
-		seen[k.ID] = true
+		seen[k.ID] = i + 1
 	}
 	return nil
+}
+
+// blockError describes a PEM block that is not a public key without
+// repeating any of it: a user-supplied block type is shown only when it is
+// one of the well-known ones.
+func blockError(n int, blockType string) error {
+	if strings.Contains(blockType, "PRIVATE KEY") {
+		return fmt.Errorf("publicKeys.pem block %d is a private key, which must never leave the client; replace it with its public key (openssl pkey -in client.key -pubout) and treat the private key as exposed", n)
+	}
+	return fmt.Errorf("publicKeys.pem block %d is not a PUBLIC KEY block (a certificate or other PEM type?); only PUBLIC KEY blocks are accepted", n)
 }
 
 // GeneratePrivateKeyPEM returns a new P-256 key pair for a PrivateKeyJWT

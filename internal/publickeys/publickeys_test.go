@@ -46,9 +46,9 @@ func TestParsePEM(t *testing.T) {
 		"several keys are all kept, in order":  {pemOf(t, &ec.PublicKey) + pemOf(t, edPub), []string{"ES256", "EdDSA"}, ""},
 		"a P-521 key is refused":               {pemOf(t, &ec521.PublicKey), nil, "curve P-256 or P-384"},
 		"an RSA 1024 key is refused":           {pemOf(t, &rsa1024.PublicKey), nil, "2048 to 8192 bits"},
-		"a private key is refused":             {privPEM, nil, `"PRIVATE KEY" block`},
+		"a private key is refused":             {privPEM, nil, "block 1 is a private key"},
 		"text without PEM is refused":          {"hello", nil, "no PUBLIC KEY block"},
-		"the same key twice is refused":        {pemOf(t, &ec.PublicKey) + pemOf(t, &ec.PublicKey), nil, "two keys with kid"},
+		"the same key twice is refused":        {pemOf(t, &ec.PublicKey) + pemOf(t, &ec.PublicKey), nil, "keys 1 and 2 have the same kid"},
 		"a corrupt block is refused":           {"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", nil, "not a valid PKIX public key"},
 		"more than the key limit is refused":   {strings.Repeat(pemOf(t, edPub), MaxKeys+1), nil, "more than 8 keys"},
 		"input over the size limit is refused": {strings.Repeat("x", MaxInputBytes+1), nil, "larger than"},
@@ -113,9 +113,9 @@ func TestParseJWKS(t *testing.T) {
 
 	for name, tc := range map[string]struct{ jwks, wantErr string }{
 		"a private JWK is refused":            {set(jwkJSON(ec, "k", "", "")), "is a private key"},
-		"an alg that does not fit is refused": {set(jwkJSON(&ec.PublicKey, "k", "RS256", "")), `alg "RS256" does not fit`},
-		"an HMAC alg is refused":              {set(jwkJSON(&ec.PublicKey, "k", "HS256", "")), `alg "HS256" does not fit`},
-		"an encryption key is refused":        {set(jwkJSON(&ec.PublicKey, "k", "", "enc")), `use "enc"`},
+		"an alg that does not fit is refused": {set(jwkJSON(&ec.PublicKey, "k", "RS256", "")), "key 1: its alg does not fit the key type"},
+		"an HMAC alg is refused":              {set(jwkJSON(&ec.PublicKey, "k", "HS256", "")), "key 1: its alg does not fit the key type"},
+		"an encryption key is refused":        {set(jwkJSON(&ec.PublicKey, "k", "", "enc")), "key 1 is not a signature key"},
 		"an empty set is refused":             {`{"keys":[]}`, "holds no keys"},
 		"a bare JWK is refused":               {jwkJSON(&ec.PublicKey, "k", "", ""), "holds no keys"},
 		"a symmetric key is refused":          {`{"keys":[{"kty":"oct","k":"c2VjcmV0c2VjcmV0c2VjcmV0"}]}`, "key 1"},
@@ -171,4 +171,43 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestErrorsNeverRepeatTheInput: the parser's errors reach a condition
+// message, so none may carry any part of what was supplied, be it a key, a
+// block type, a kid, an alg or a use.
+func TestErrorsNeverRepeatTheInput(t *testing.T) {
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	privDER, _ := x509.MarshalPKCS8PrivateKey(ec)
+	pub := pemOf(t, &ec.PublicKey)
+	jwk := func(kid, alg, use string) string {
+		b, err := jose.JSONWebKey{Key: &ec.PublicKey, KeyID: kid, Algorithm: alg, Use: use}.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return `{"keys":[` + string(b) + `]}`
+	}
+	privBody := strings.Split(string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER})), "\n")[1]
+	for name, tc := range map[string]struct{ pem, jwks, secret string }{
+		"a private key after a public key": {pem: pub + string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER})), secret: privBody},
+		"an odd block type":                {pem: string(pem.EncodeToMemory(&pem.Block{Type: "QZ SECRET 4711", Bytes: privDER})), secret: "QZ SECRET"},
+		"a kid used twice":                 {jwks: `{"keys":[` + strings.TrimSuffix(strings.TrimPrefix(jwk("qz-kid-4711", "", ""), `{"keys":[`), "]}") + `,` + strings.TrimSuffix(strings.TrimPrefix(jwk("qz-kid-4711", "", ""), `{"keys":[`), "]}") + `]}`, secret: "qz-kid-4711"},
+		"an alg that does not fit":         {jwks: jwk("k", "QZ4711", ""), secret: "QZ4711"},
+		"a use that is not sig":            {jwks: jwk("k", "", "qz4711"), secret: "qz4711"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var err error
+			if tc.pem != "" {
+				_, err = ParsePEM(tc.pem)
+			} else {
+				_, err = ParseJWKS(tc.jwks)
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if strings.Contains(err.Error(), tc.secret) {
+				t.Fatalf("error repeats the input %q: %v", tc.secret, err)
+			}
+		})
+	}
 }

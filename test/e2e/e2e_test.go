@@ -58,6 +58,7 @@ func run(m *testing.M) (int, error) {
 		ManagerBin:     filepath.Join(bin, "manager"),
 		TokenServerBin: filepath.Join(bin, "token-server"),
 		Listen:         "127.0.0.1:0",
+		ManagerMetrics: "127.0.0.1:0",
 	})
 	if err != nil {
 		return 1, err
