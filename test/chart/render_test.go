@@ -462,6 +462,10 @@ func checkRBAC(t *testing.T, m manifest, deployments []*appsv1.Deployment, manag
 		wantRules[roleKey{"Role", "signet-token-requester"}] = configRules(t, "token_requester_role.yaml")
 		managerRoles = append(managerRoles, roleKey{"Role", "signet-token-requester"})
 	}
+	if m.get("ClusterRole", "signet-metrics-reader") != nil {
+		// Checked with the ServiceMonitor it comes with (checkMonitoring).
+		wantRules[roleKey{"ClusterRole", "signet-metrics-reader"}] = decode[rbacv1.ClusterRole](t, m.get("ClusterRole", "signet-metrics-reader")).Rules
+	}
 	for _, r := range testutil.ReadObjects(t, filepath.Join(root, "config", "rbac", "tenant_roles.yaml")) {
 		wantRules[roleKey{"ClusterRole", "signet-" + r.GetName()}] = decode[rbacv1.ClusterRole](t, r).Rules
 	}
@@ -469,7 +473,7 @@ func checkRBAC(t *testing.T, m manifest, deployments []*appsv1.Deployment, manag
 	for _, r := range decodeAll[rbacv1.ClusterRole](t, m, "ClusterRole") {
 		gotRules[roleKey{"ClusterRole", r.Name}] = r.Rules
 		// The tenant roles aggregate into the built-in ones and never grant.
-		if strings.HasPrefix(r.Name, "signet-") && r.Name != "signet-manager" {
+		if strings.HasPrefix(r.Name, "signet-") && r.Name != "signet-manager" && r.Name != "signet-metrics-reader" {
 			aggregate := "rbac.authorization.k8s.io/aggregate-to-" + strings.TrimPrefix(r.Name, "signet-")
 			if r.Labels[aggregate] != "true" {
 				t.Errorf("ClusterRole %s lacks the label %s", r.Name, aggregate)
@@ -795,6 +799,21 @@ func checkMonitoring(t *testing.T, tc renderCase, m manifest, deployments []*app
 	slices.Sort(scraped)
 	if !reflect.DeepEqual(scraped, []string{"metrics", "ts-metrics"}) {
 		t.Errorf("ServiceMonitor scrapes ports %v", scraped)
+	}
+	// The manager's metrics need HTTPS and a token the API server
+	// authorises for /metrics, which the metrics reader role grants.
+	for _, e := range endpoints {
+		e := e.(map[string]any)
+		if e["port"] == "metrics" && (e["scheme"] != "https" || e["bearerTokenFile"] == nil) {
+			t.Errorf("the ServiceMonitor scrapes the manager without HTTPS and a token: %v", e)
+		}
+	}
+	reader := m.get("ClusterRole", "signet-metrics-reader")
+	if reader == nil {
+		t.Fatal("no metrics reader ClusterRole next to the ServiceMonitor")
+	}
+	if rules := decode[rbacv1.ClusterRole](t, reader).Rules; len(rules) != 1 || !reflect.DeepEqual(rules[0].NonResourceURLs, []string{"/metrics"}) || !reflect.DeepEqual(rules[0].Verbs, []string{"get"}) {
+		t.Errorf("metrics reader rules: %+v", rules)
 	}
 	// Each Service port must reach a container port of that name and number
 	// in the Pods it selects.
