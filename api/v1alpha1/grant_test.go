@@ -42,7 +42,7 @@ func TestGrantNeedsRBAC(t *testing.T) {
 	// signet-admin through aggregation, which kube-controller-manager does;
 	// this control plane runs none, so she is bound to both.
 	for _, role := range []string{"admin", "signet-admin"} {
-		testutil.Install(t, k8s, roleBinding(ns, role, role, alice))
+		testutil.Install(t, k8s, aliceBinding(ns, role, role))
 	}
 	asAlice := testutil.As(t, env.Config, testenv.Scheme(), alice)
 
@@ -97,7 +97,7 @@ func TestGrantNeedsRBAC(t *testing.T) {
 		To(MatchError(ContainSubstring(want("audience", "https://payments.example.com"))))
 
 	// The platform team delegates the payments scopes and audience.
-	testutil.Install(t, k8s, roleBinding(ns, "grant-payments", "signet-grant-payments", alice))
+	testutil.Install(t, k8s, aliceBinding(ns, "grant-payments", "signet-grant-payments"))
 	g.Eventually(func() error { return update(asAlice, addScope("payments:read")) }).Should(Succeed(),
 		"after a RoleBinding gives grant on the scope, the same update passes")
 	g.Expect(update(asAlice, addAudience("https://payments.example.com"))).To(Succeed())
@@ -118,7 +118,7 @@ func TestGrantNeedsRBAC(t *testing.T) {
 		many = append(many, fmt.Sprintf("bulk:%d", i))
 	}
 	bulk.Rules = []rbacv1.PolicyRule{{APIGroups: []string{iamv1.GroupVersion.Group}, Resources: []string{"scopes"}, Verbs: []string{"grant"}, ResourceNames: many}}
-	testutil.Install(t, k8s, bulk, roleBinding(ns, "grant-bulk", bulk.Name, alice))
+	testutil.Install(t, k8s, bulk, aliceBinding(ns, "grant-bulk", bulk.Name))
 	g.Eventually(func() error { return update(asAlice, addScope(many...)) }).
 		Should(MatchError(ContainSubstring(`you may add at most 16 scopes in one change unless you may grant every scope`)))
 	g.Expect(update(asAlice, addScope(many[:16]...))).To(Succeed())
@@ -138,15 +138,17 @@ func TestGrantNeedsRBAC(t *testing.T) {
 
 	// The delegation holds in alice's namespace only.
 	other := newNamespace(t)
-	testutil.Install(t, k8s, roleBinding(other, "admin", "admin", alice), roleBinding(other, "signet-admin", "signet-admin", alice))
+	testutil.Install(t, k8s, aliceBinding(other, "admin", "admin"), aliceBinding(other, "signet-admin", "signet-admin"))
 	elsewhere := rule.DeepCopy()
 	elsewhere.ObjectMeta = metav1.ObjectMeta{Namespace: other, Name: "payments"}
 	g.Eventually(func() error { return asAlice.Create(ctx, elsewhere, client.DryRunAll) }).
 		Should(MatchError(ContainSubstring(`in namespace "` + other + `"`)))
 }
 
-// roleBinding binds user to the ClusterRole role in namespace ns.
-func roleBinding(ns, name, role, user string) *rbacv1.RoleBinding {
+// aliceBinding binds alice, the test's namespace admin, to the ClusterRole
+// role in namespace ns.
+func aliceBinding(ns, name, role string) *rbacv1.RoleBinding {
+	const user = "alice"
 	return &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},

@@ -77,7 +77,12 @@ func TestMetricsNeedAuthorisationOffLoopback(t *testing.T) {
 	sctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Start(sctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("metrics server: %v", err)
+		}
+	})
 
 	url := "https://127.0.0.1:" + strconv.Itoa(port) + "/metrics"
 	for _, tc := range []struct {

@@ -63,7 +63,7 @@ func (w *Writer) Start(ctx context.Context) error {
 	}
 	backoff := wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: 8, Cap: time.Minute}
 	for {
-		next := w.Lifetime / 2
+		var next time.Duration
 		expires, err := w.Refresh(ctx)
 		if err != nil {
 			next = backoff.Step()
