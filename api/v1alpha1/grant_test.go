@@ -37,11 +37,12 @@ func TestGrantNeedsRBAC(t *testing.T) {
 	testutil.Install(t, k8s, example[0])
 
 	ns := newNamespace(t)
+	const alice = "alice"
 	// Alice administers the namespace. The built-in admin role would carry
 	// signet-admin through aggregation, which kube-controller-manager does;
 	// this control plane runs none, so she is bound to both.
 	for _, role := range []string{"admin", "signet-admin"} {
-		testutil.Install(t, k8s, roleBinding(ns, role, role))
+		testutil.Install(t, k8s, aliceBinding(ns, role, role))
 	}
 	asAlice := testutil.As(t, env.Config, testenv.Scheme(), alice)
 
@@ -96,7 +97,7 @@ func TestGrantNeedsRBAC(t *testing.T) {
 		To(MatchError(ContainSubstring(want("audience", "https://payments.example.com"))))
 
 	// The platform team delegates the payments scopes and audience.
-	testutil.Install(t, k8s, roleBinding(ns, "grant-payments", "signet-grant-payments"))
+	testutil.Install(t, k8s, aliceBinding(ns, "grant-payments", "signet-grant-payments"))
 	g.Eventually(func() error { return update(asAlice, addScope("payments:read")) }).Should(Succeed(),
 		"after a RoleBinding gives grant on the scope, the same update passes")
 	g.Expect(update(asAlice, addAudience("https://payments.example.com"))).To(Succeed())
@@ -117,7 +118,7 @@ func TestGrantNeedsRBAC(t *testing.T) {
 		many = append(many, fmt.Sprintf("bulk:%d", i))
 	}
 	bulk.Rules = []rbacv1.PolicyRule{{APIGroups: []string{iamv1.GroupVersion.Group}, Resources: []string{"scopes"}, Verbs: []string{"grant"}, ResourceNames: many}}
-	testutil.Install(t, k8s, bulk, roleBinding(ns, "grant-bulk", bulk.Name))
+	testutil.Install(t, k8s, bulk, aliceBinding(ns, "grant-bulk", bulk.Name))
 	g.Eventually(func() error { return update(asAlice, addScope(many...)) }).
 		Should(MatchError(ContainSubstring(`you may add at most 16 scopes in one change unless you may grant every scope`)))
 	g.Expect(update(asAlice, addScope(many[:16]...))).To(Succeed())
@@ -137,21 +138,20 @@ func TestGrantNeedsRBAC(t *testing.T) {
 
 	// The delegation holds in alice's namespace only.
 	other := newNamespace(t)
-	testutil.Install(t, k8s, roleBinding(other, "admin", "admin"), roleBinding(other, "signet-admin", "signet-admin"))
+	testutil.Install(t, k8s, aliceBinding(other, "admin", "admin"), aliceBinding(other, "signet-admin", "signet-admin"))
 	elsewhere := rule.DeepCopy()
 	elsewhere.ObjectMeta = metav1.ObjectMeta{Namespace: other, Name: "payments"}
 	g.Eventually(func() error { return asAlice.Create(ctx, elsewhere, client.DryRunAll) }).
 		Should(MatchError(ContainSubstring(`in namespace "` + other + `"`)))
 }
 
-// alice is the tenant user the escalation tests act as.
-const alice = "alice"
-
-// roleBinding binds alice to the ClusterRole role in namespace ns.
-func roleBinding(ns, name, role string) *rbacv1.RoleBinding {
+// aliceBinding binds alice, the test's namespace admin, to the ClusterRole
+// role in namespace ns.
+func aliceBinding(ns, name, role string) *rbacv1.RoleBinding {
+	const user = "alice"
 	return &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
-		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: alice}},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: user}},
 	}
 }

@@ -8,11 +8,15 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/signet-iam/signet/internal/testenv"
+	"github.com/signet-iam/signet/internal/testutil"
 )
 
 // TestScopePolicyLimitsWhatANamespaceMayGrant installs the optional
@@ -24,12 +28,13 @@ func TestScopePolicyLimitsWhatANamespaceMayGrant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The binding is narrowed to this test's namespaces, so that the other
-	// tests sharing the API server never meet the policy.
+	// The AccessRule binding is narrowed to this test's namespaces, so that
+	// the other tests sharing the API server never meet the policy. The
+	// writers' binding touches only the policy's own ConfigMap.
 	const label = "signet-policy-test"
 	for _, doc := range strings.Split(string(data), "\n---") {
 		obj := decode(t, doc, "")
-		if obj.GetKind() == "ValidatingAdmissionPolicyBinding" {
+		if obj.GetKind() == "ValidatingAdmissionPolicyBinding" && obj.GetName() == "signet-accessrule-scopes" {
 			if err := unstructured.SetNestedStringMap(obj.Object, map[string]string{label: "true"},
 				"spec", "matchResources", "namespaceSelector", "matchLabels"); err != nil {
 				t.Fatal(err)
@@ -117,4 +122,21 @@ func TestScopePolicyLimitsWhatANamespaceMayGrant(t *testing.T) {
 	if err := ruleIn(open, "r", "public:read"); err != nil {
 		t.Fatalf("a default-allowed scope was denied: %v", err)
 	}
+
+	// The token server writes ConfigMaps in the Signet namespace (its
+	// ledgers) but never the policy: a ServiceAccount of that namespace is
+	// refused at admission whatever RBAC gives it (here, everything).
+	asTokenServer := testutil.As(t, env.Config, testenv.Scheme(), testutil.ServiceAccountUser("signet-system", "signet-token-server"), "system:masters")
+	g := NewWithT(t)
+	g.Eventually(func() error {
+		widened := policy.DeepCopy()
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(policy), widened); err != nil {
+			return err
+		}
+		widened.Data[limited] = "*"
+		return asTokenServer.Update(ctx, widened)
+	}).WithTimeout(30 * time.Second).Should(MatchError(ContainSubstring("the scope policy may not be written by system:serviceaccount:signet-system:signet-token-server")))
+	g.Expect(asTokenServer.Delete(ctx, policy)).To(MatchError(ContainSubstring("the scope policy may not be written")))
+	ledger := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "signet-system", GenerateName: "ledger-"}}
+	g.Expect(asTokenServer.Create(ctx, ledger, client.DryRunAll)).To(Succeed(), "other ConfigMaps stay writable")
 }

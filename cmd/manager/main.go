@@ -75,18 +75,9 @@ func run() error {
 	}
 	cfg.QPS, cfg.Burst = float32(qps), burst
 
-	metricsOpts := metricsserver.Options{BindAddress: metricsAddr}
-	if metricsAddr != "0" && !isLoopback(metricsAddr) {
-		// Off loopback, metrics are served over HTTPS (a self-signed
-		// certificate unless one is configured) to callers the API server
-		// authenticates (TokenReview) and authorises (SubjectAccessReview
-		// for "get" on the non-resource URL /metrics).
-		metricsOpts.SecureServing = true
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
-	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme.New(),
-		Metrics:                       metricsOpts,
+		Metrics:                       metricsOptions(metricsAddr),
 		HealthProbeBindAddress:        probeAddr,
 		LeaderElection:                leaderElect,
 		LeaderElectionID:              "manager.iam.signet.dev",
@@ -132,6 +123,19 @@ func run() error {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// metricsOptions serves metrics on addr. Off loopback they are served over
+// HTTPS (a self-signed certificate unless one is configured) to callers the
+// API server authenticates (TokenReview) and authorises (SubjectAccessReview
+// for "get" on the non-resource URL /metrics).
+func metricsOptions(addr string) metricsserver.Options {
+	opts := metricsserver.Options{BindAddress: addr}
+	if addr != "0" && !isLoopback(addr) {
+		opts.SecureServing = true
+		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return opts
+}
 
 // isLoopback reports whether addr binds only loopback interfaces. An empty
 // host binds every interface, so it is not loopback.

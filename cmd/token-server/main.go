@@ -16,7 +16,6 @@ import (
 	"syscall"
 
 	"k8s.io/klog/v2"
-	"sigs.k8s.io/controller-runtime/pkg/client/config"
 )
 
 func main() {
@@ -42,7 +41,7 @@ func main() {
 func runUntilSignal(opts options, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	cfg, err := config.GetConfig()
+	cfg, err := restConfig(ctx, opts)
 	if err == nil {
 		err = run(ctx, opts, cfg, log, nil)
 	}

@@ -20,6 +20,8 @@ type options struct {
 	gcInterval      time.Duration
 	shutdownTimeout time.Duration
 	verbose         bool
+	kubeTokenFile   string
+	kubeCAFile      string
 }
 
 func (o *options) bindFlags(fs *flag.FlagSet) {
@@ -33,6 +35,8 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.gcInterval, "gc-interval", 10*time.Minute, "Mean interval between garbage collections of expired used-assertion and revoked-token ConfigMaps (jittered by up to half).")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 20*time.Second, "How long to let in-flight requests finish on SIGTERM.")
 	fs.BoolVar(&o.verbose, "v", false, "Log at debug level.")
+	fs.StringVar(&o.kubeTokenFile, "kube-token-file", "", "Authenticate to the in-cluster API server with the ServiceAccount token in this file, re-read as it changes, instead of the Pod's automounted token. The chart's sidecar layout sets it: the manager writes a token of the token server's own account there.")
+	fs.StringVar(&o.kubeCAFile, "kube-ca-file", "", "CA bundle of the API server, with --kube-token-file.")
 }
 
 func (o *options) logLevel() slog.Level {
@@ -55,6 +59,8 @@ func (o *options) validate() error {
 		return errors.New("--namespace must not be empty")
 	case (o.tlsCertFile == "") != (o.tlsKeyFile == ""):
 		return errors.New("--tls-cert-file and --tls-key-file go together")
+	case o.kubeCAFile != "" && o.kubeTokenFile == "":
+		return errors.New("--kube-ca-file needs --kube-token-file")
 	case !o.tls() && !isLoopback(o.listen):
 		return errors.New("refusing to serve plain HTTP on a non-loopback address: set --tls-cert-file and --tls-key-file, or listen on 127.0.0.1 or [::1]")
 	}

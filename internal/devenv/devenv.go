@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -117,6 +119,9 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	if err := e.installGuard(ctx); err != nil {
 		return nil, err
 	}
+	if err := e.installTokenServerIdentity(ctx); err != nil {
+		return nil, err
+	}
 	if err := e.StartManager(); err != nil {
 		return nil, err
 	}
@@ -138,26 +143,83 @@ func (e *Environment) StartManager() error {
 		"--metrics-bind-address="+metrics,
 		"--health-probe-bind-address=127.0.0.1:0",
 		"--kube-api-qps=200", "--kube-api-burst=400",
+		"--token-server-service-account="+TokenServerAccount,
+		"--token-server-token-file="+e.tokenFile(),
 	)
 }
 
-// StartTokenServer starts the token-server binary listening on listen.
+// StartTokenServer starts the token-server binary listening on listen. As
+// in the chart's sidecar layout, it authenticates as its own ServiceAccount
+// with the token the manager writes (TokenRequest API), and it is given no
+// kubeconfig: it never holds the administrator's credentials.
 func (e *Environment) StartTokenServer(listen string) error {
-	return e.spawn("token-server", e.opts.TokenServerBin,
+	u, err := url.Parse(e.Config.Host)
+	if err != nil {
+		return err
+	}
+	return e.spawnEnv("token-server", e.opts.TokenServerBin,
+		[]string{"KUBERNETES_SERVICE_HOST=" + u.Hostname(), "KUBERNETES_SERVICE_PORT=" + u.Port()},
 		"--namespace="+e.Namespace,
 		"--issuer="+e.Issuer,
 		"--listen="+listen,
+		"--kube-token-file="+e.tokenFile(),
+		"--kube-ca-file="+e.caFile(),
 	)
 }
 
+// TokenServerAccount is the token server's ServiceAccount in the Signet
+// namespace, named as config/default names it.
+const TokenServerAccount = "signet-token-server"
+
+func (e *Environment) tokenFile() string { return filepath.Join(e.opts.Dir, "token-server.token") }
+func (e *Environment) caFile() string    { return filepath.Join(e.opts.Dir, "kube-ca.crt") }
+
+// installTokenServerIdentity creates the token server's ServiceAccount and
+// binds it to the Role of config/rbac/token_server_role.yaml, and writes the
+// API server's CA for it. The token file is left to the manager.
+func (e *Environment) installTokenServerIdentity(ctx context.Context) error {
+	if err := os.WriteFile(e.caFile(), e.Config.CAData, 0o600); err != nil {
+		return err
+	}
+	_ = os.Remove(e.tokenFile()) // a stale token from an earlier run
+	data, err := os.ReadFile(filepath.Join(e.Root, "config", "rbac", "token_server_role.yaml"))
+	if err != nil {
+		return err
+	}
+	role := &rbacv1.Role{}
+	if err := yaml.Unmarshal(data, role); err != nil {
+		return fmt.Errorf("config/rbac/token_server_role.yaml: %w", err)
+	}
+	role.Name, role.Namespace = "signet-"+role.Name, e.Namespace
+	objs := []client.Object{
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: TokenServerAccount, Namespace: e.Namespace}},
+		role,
+		&rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: role.Name, Namespace: e.Namespace},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: TokenServerAccount, Namespace: e.Namespace}},
+		},
+	}
+	for _, obj := range objs {
+		if err := e.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("installing the token server's identity: %w", err)
+		}
+	}
+	return nil
+}
+
 func (e *Environment) spawn(name, bin string, args ...string) error {
+	return e.spawnEnv(name, bin, []string{"KUBECONFIG=" + e.Kubeconfig}, args...)
+}
+
+func (e *Environment) spawnEnv(name, bin string, env []string, args ...string) error {
 	logPath := filepath.Join(e.opts.Dir, name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return err
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+e.Kubeconfig)
+	cmd.Env = append(withoutKubeconfig(os.Environ()), env...)
 	var out io.Writer = logFile
 	if e.opts.Output != nil {
 		out = io.MultiWriter(logFile, prefixed(e.opts.Output, name))
@@ -310,4 +372,16 @@ func (e *Environment) installGuard(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// withoutKubeconfig drops KUBECONFIG from an environment, so that a child
+// uses only the credentials it is given.
+func withoutKubeconfig(environ []string) []string {
+	out := environ[:0:0]
+	for _, kv := range environ {
+		if !strings.HasPrefix(kv, "KUBECONFIG=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

@@ -6,7 +6,7 @@
 // server's own identity: the Pod mounts no ServiceAccount token into the
 // token server's container, the manager writes the token server account's
 // token into a volume only the two share, and client-go in the token server
-// re-reads the file as it changes. See docs/design/0002-token-server-identity.md.
+// re-reads the file as it changes. See docs/design/0016-token-server-identity.md.
 package satoken
 
 import (
@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/utils/clock"
 )
 
 // MinLifetime is the shortest token the TokenRequest API issues.
@@ -42,6 +43,8 @@ type Writer struct {
 	Lifetime time.Duration
 	// Log receives one line per refresh and per failure; never the token.
 	Log logr.Logger
+	// Clock schedules the refreshes; nil is the real clock.
+	Clock clock.Clock
 }
 
 // NeedLeaderElection is false: every replica's token server needs its token.
@@ -54,6 +57,10 @@ func (w *Writer) Start(ctx context.Context) error {
 	if w.Lifetime < MinLifetime {
 		w.Lifetime = MinLifetime
 	}
+	clk := w.Clock
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
 	backoff := wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: 8, Cap: time.Minute}
 	for {
 		var next time.Duration
@@ -63,13 +70,13 @@ func (w *Writer) Start(ctx context.Context) error {
 			w.Log.Error(err, "Writing the token server's ServiceAccount token failed; retrying", "serviceAccount", w.ServiceAccount, "retryIn", next.String())
 		} else {
 			backoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Steps: 8, Cap: time.Minute}
-			next = time.Until(expires) / 2
+			next = expires.Sub(clk.Now()) / 2
 			w.Log.Info("Wrote the token server's ServiceAccount token", "serviceAccount", w.ServiceAccount, "expires", expires.UTC().Format(time.RFC3339))
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(next):
+		case <-clk.After(next):
 		}
 	}
 }

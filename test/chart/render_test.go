@@ -252,6 +252,7 @@ func checkDeployments(t *testing.T, tc renderCase, deployments []*appsv1.Deploym
 			}
 			checkPodNamespaceEnv(t, ts)
 		}
+		checkIdentity(t, d)
 	}
 	if tokenServers != 1 {
 		t.Errorf("%d Deployments run the token server, want exactly one", tokenServers)
@@ -360,6 +361,83 @@ func TestRestrictedCheckCatchesViolations(t *testing.T) {
 }
 
 // roleKey names a Role or ClusterRole as a binding refers to it.
+const (
+	saTokenDir       = "/var/run/secrets/kubernetes.io/serviceaccount"
+	sidecarTokenDir  = "/var/run/secrets/signet/token-server"
+	sidecarTokenFile = sidecarTokenDir + "/token"
+)
+
+// checkIdentity checks SECURITY.md 31: the token server authenticates as its
+// own ServiceAccount in every layout, and the manager's token never reaches
+// its container. A manager Pod mounts no token automatically; the manager
+// container mounts its own explicitly. A sidecar reads the token server's
+// token from a volume the manager writes and no other container mounts.
+func checkIdentity(t *testing.T, d *appsv1.Deployment) {
+	t.Helper()
+	spec := &d.Spec.Template.Spec
+	mgr, ts := container(spec, "manager"), container(spec, "token-server")
+	mounts := func(c *corev1.Container) map[string]corev1.VolumeMount {
+		out := map[string]corev1.VolumeMount{}
+		for _, m := range c.VolumeMounts {
+			out[m.MountPath] = m
+		}
+		return out
+	}
+	if mgr == nil {
+		// The standalone token server runs as its own account.
+		if spec.ServiceAccountName != "signet-token-server" || spec.AutomountServiceAccountToken == nil || !*spec.AutomountServiceAccountToken {
+			t.Errorf("Deployment %s: the standalone token server must run as signet-token-server with its token mounted", d.Name)
+		}
+		return
+	}
+	if spec.ServiceAccountName != "signet" {
+		t.Errorf("Deployment %s runs as %q, want the manager's account", d.Name, spec.ServiceAccountName)
+	}
+	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+		t.Errorf("Deployment %s: the manager's Pod must set automountServiceAccountToken: false", d.Name)
+	}
+	if m, ok := mounts(mgr)[saTokenDir]; !ok || m.Name != "kube-api-access" || !m.ReadOnly {
+		t.Errorf("the manager container must mount its token (kube-api-access) read-only at %s: %+v", saTokenDir, m)
+	}
+	var projected *corev1.ProjectedVolumeSource
+	for _, v := range spec.Volumes {
+		if v.Name == "kube-api-access" {
+			projected = v.Projected
+		}
+	}
+	if projected == nil || len(projected.Sources) == 0 || projected.Sources[0].ServiceAccountToken == nil {
+		t.Errorf("Deployment %s: kube-api-access must be a projected ServiceAccount token", d.Name)
+	}
+	f := flags(mgr)
+	if ts == nil {
+		if _, ok := f["token-server-service-account"]; ok {
+			t.Errorf("the manager writes a token server token though no sidecar reads it")
+		}
+		return
+	}
+	if f["token-server-service-account"] != "signet-token-server" || f["token-server-token-file"] != sidecarTokenFile {
+		t.Errorf("manager token server flags: %v", f)
+	}
+	if got := flags(ts)["kube-token-file"]; got != sidecarTokenFile {
+		t.Errorf("token server --kube-token-file=%q, want %q", got, sidecarTokenFile)
+	}
+	tsMounts := mounts(ts)
+	if _, ok := tsMounts[saTokenDir]; ok {
+		t.Errorf("the token server container mounts %s", saTokenDir)
+	}
+	for path, m := range tsMounts {
+		if m.Name == "kube-api-access" {
+			t.Errorf("the token server container mounts the manager's token at %s", path)
+		}
+	}
+	if m, ok := tsMounts[sidecarTokenDir]; !ok || m.Name != "token-server-token" || !m.ReadOnly {
+		t.Errorf("the token server must mount its token volume read-only at %s: %+v", sidecarTokenDir, m)
+	}
+	if m, ok := mounts(mgr)[sidecarTokenDir]; !ok || m.Name != "token-server-token" || m.ReadOnly {
+		t.Errorf("the manager must mount the token server's token volume writable at %s: %+v", sidecarTokenDir, m)
+	}
+}
+
 type roleKey struct{ kind, name string }
 
 // checkRBAC checks each Pod's ServiceAccount gets exactly the roles of the
@@ -378,6 +456,16 @@ func checkRBAC(t *testing.T, m manifest, deployments []*appsv1.Deployment, manag
 		wantRules[roleKey{"Role", "signet-manager"}] = managerNamespaced
 		managerRoles = append(managerRoles, roleKey{"Role", "signet-manager"})
 	}
+	// A sidecar token server gets its token from the manager, which may
+	// request tokens of the token server's account and no other.
+	if sidecar(deployments) {
+		wantRules[roleKey{"Role", "signet-token-requester"}] = configRules(t, "token_requester_role.yaml")
+		managerRoles = append(managerRoles, roleKey{"Role", "signet-token-requester"})
+	}
+	if m.get("ClusterRole", "signet-metrics-reader") != nil {
+		// Checked with the ServiceMonitor it comes with (checkMonitoring).
+		wantRules[roleKey{"ClusterRole", "signet-metrics-reader"}] = decode[rbacv1.ClusterRole](t, m.get("ClusterRole", "signet-metrics-reader")).Rules
+	}
 	for _, r := range testutil.ReadObjects(t, filepath.Join(root, "config", "rbac", "tenant_roles.yaml")) {
 		wantRules[roleKey{"ClusterRole", "signet-" + r.GetName()}] = decode[rbacv1.ClusterRole](t, r).Rules
 	}
@@ -385,7 +473,7 @@ func checkRBAC(t *testing.T, m manifest, deployments []*appsv1.Deployment, manag
 	for _, r := range decodeAll[rbacv1.ClusterRole](t, m, "ClusterRole") {
 		gotRules[roleKey{"ClusterRole", r.Name}] = r.Rules
 		// The tenant roles aggregate into the built-in ones and never grant.
-		if strings.HasPrefix(r.Name, "signet-") && r.Name != "signet-manager" {
+		if strings.HasPrefix(r.Name, "signet-") && r.Name != "signet-manager" && r.Name != "signet-metrics-reader" {
 			aggregate := "rbac.authorization.k8s.io/aggregate-to-" + strings.TrimPrefix(r.Name, "signet-")
 			if r.Labels[aggregate] != "true" {
 				t.Errorf("ClusterRole %s lacks the label %s", r.Name, aggregate)
@@ -421,29 +509,39 @@ func checkRBAC(t *testing.T, m manifest, deployments []*appsv1.Deployment, manag
 		}
 	}
 
+	// Each binary's identity holds exactly its own roles, in every layout:
+	// the token server's account never gets the manager's, nor the reverse.
+	slices.SortFunc(managerRoles, compareRoleKeys)
+	want := map[string][]roleKey{
+		"signet":              managerRoles,
+		"signet-token-server": {{"Role", "signet-token-server"}},
+	}
 	bound := boundRoles(t, m)
+	for _, roles := range bound {
+		slices.SortFunc(roles, compareRoleKeys)
+	}
+	if !reflect.DeepEqual(bound, want) {
+		t.Errorf("ServiceAccounts are bound to\n got %v\nwant %v", bound, want)
+	}
+	for sa := range want {
+		if m.get("ServiceAccount", sa) == nil {
+			t.Errorf("ServiceAccount %q is not rendered", sa)
+		}
+	}
+	if n := len(m.all("ServiceAccount")); n != len(want) {
+		t.Errorf("%d ServiceAccounts, want %d", n, len(want))
+	}
+}
+
+// sidecar reports whether the token server runs in the manager's Pod.
+func sidecar(deployments []*appsv1.Deployment) bool {
 	for _, d := range deployments {
 		spec := &d.Spec.Template.Spec
-		var want []roleKey
-		if container(spec, "manager") != nil {
-			want = append(want, managerRoles...)
-		}
-		if container(spec, "token-server") != nil {
-			want = append(want, roleKey{"Role", "signet-token-server"})
-		}
-		got := bound[spec.ServiceAccountName]
-		slices.SortFunc(want, compareRoleKeys)
-		slices.SortFunc(got, compareRoleKeys)
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("Deployment %s: ServiceAccount %q is bound to %v, want %v", d.Name, spec.ServiceAccountName, got, want)
-		}
-		if m.get("ServiceAccount", spec.ServiceAccountName) == nil {
-			t.Errorf("Deployment %s: ServiceAccount %q is not rendered", d.Name, spec.ServiceAccountName)
+		if container(spec, "manager") != nil && container(spec, "token-server") != nil {
+			return true
 		}
 	}
-	if n := len(m.all("ServiceAccount")); n != len(deployments) {
-		t.Errorf("%d ServiceAccounts for %d Deployments", n, len(deployments))
-	}
+	return false
 }
 
 // boundRoles maps each ServiceAccount in the release namespace to the roles
@@ -481,7 +579,8 @@ func normalRules(rules []rbacv1.PolicyRule) []rbacv1.PolicyRule {
 	return rules
 }
 
-// configRules returns the rules of the single Role in a config/rbac file.
+// configRules returns the rules of the single Role in a config/rbac file
+// (which may hold its RoleBinding too).
 func configRules(t *testing.T, file string) []rbacv1.PolicyRule {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(root, "config", "rbac", file))
@@ -489,10 +588,10 @@ func configRules(t *testing.T, file string) []rbacv1.PolicyRule {
 		t.Fatal(err)
 	}
 	m, err := parseManifest(data)
-	if err != nil || len(m) != 1 {
+	if err != nil || len(m.all("Role")) != 1 {
 		t.Fatalf("%s: want one Role (%v)", file, err)
 	}
-	return decode[rbacv1.Role](t, m[0]).Rules
+	return decode[rbacv1.Role](t, m.all("Role")[0]).Rules
 }
 
 // generatedManagerRules returns the rules controller-gen generated from the
@@ -614,7 +713,8 @@ func checkTLS(t *testing.T, tc renderCase, m manifest, deployments []*appsv1.Dep
 		spec := &d.Spec.Template.Spec
 		ts := container(spec, "token-server")
 		if ts == nil {
-			if len(spec.Volumes) != 0 {
+			// The manager alone mounts only its own token (checkIdentity).
+			if slices.ContainsFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name != "kube-api-access" }) {
 				t.Errorf("Deployment %s mounts volumes without a token server: %+v", d.Name, spec.Volumes)
 			}
 			continue
@@ -699,6 +799,21 @@ func checkMonitoring(t *testing.T, tc renderCase, m manifest, deployments []*app
 	slices.Sort(scraped)
 	if !reflect.DeepEqual(scraped, []string{"metrics", "ts-metrics"}) {
 		t.Errorf("ServiceMonitor scrapes ports %v", scraped)
+	}
+	// The manager's metrics need HTTPS and a token the API server
+	// authorises for /metrics, which the metrics reader role grants.
+	for _, e := range endpoints {
+		e := e.(map[string]any)
+		if e["port"] == "metrics" && (e["scheme"] != "https" || e["bearerTokenFile"] == nil) {
+			t.Errorf("the ServiceMonitor scrapes the manager without HTTPS and a token: %v", e)
+		}
+	}
+	reader := m.get("ClusterRole", "signet-metrics-reader")
+	if reader == nil {
+		t.Fatal("no metrics reader ClusterRole next to the ServiceMonitor")
+	}
+	if rules := decode[rbacv1.ClusterRole](t, reader).Rules; len(rules) != 1 || !reflect.DeepEqual(rules[0].NonResourceURLs, []string{"/metrics"}) || !reflect.DeepEqual(rules[0].Verbs, []string{"get"}) {
+		t.Errorf("metrics reader rules: %+v", rules)
 	}
 	// Each Service port must reach a container port of that name and number
 	// in the Pods it selects.

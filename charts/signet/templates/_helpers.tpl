@@ -81,8 +81,8 @@ signet.serviceAccountName is the manager Pods' ServiceAccount.
 {{- end }}
 
 {{/*
-signet.tokenServer.serviceAccountName is the standalone token server's
-ServiceAccount.
+signet.tokenServer.serviceAccountName is the token server's ServiceAccount,
+in both layouts.
 */}}
 {{- define "signet.tokenServer.serviceAccountName" -}}
 {{- $sa := .Values.tokenServer.serviceAccount }}
@@ -154,6 +154,10 @@ the manager's (cmd/manager); keep them in step.
     - --kube-api-qps={{ .Values.manager.kubeAPIQPS }}
     - --kube-api-burst={{ .Values.manager.kubeAPIBurst }}
     - --zap-log-level={{ .Values.manager.logLevel }}
+    {{- if not .Values.tokenServer.standalone }}
+    - --token-server-service-account={{ include "signet.tokenServer.serviceAccountName" . }}
+    - --token-server-token-file={{ include "signet.tokenServer.tokenDir" . }}/token
+    {{- end }}
     {{- range .Values.manager.extraArgs }}
     - {{ . | quote }}
     {{- end }}
@@ -170,6 +174,14 @@ the manager's (cmd/manager); keep them in step.
     {{- toYaml .Values.manager.resources | nindent 4 }}
   securityContext:
     {{- toYaml .Values.containerSecurityContext | nindent 4 }}
+  volumeMounts:
+    - name: kube-api-access
+      mountPath: /var/run/secrets/kubernetes.io/serviceaccount
+      readOnly: true
+    {{- if not .Values.tokenServer.standalone }}
+    - name: token-server-token
+      mountPath: {{ include "signet.tokenServer.tokenDir" . }}
+    {{- end }}
 {{- end }}
 
 {{/*
@@ -191,6 +203,10 @@ flags are the token server's (cmd/token-server); keep them in step.
     {{- with .Values.tokenServer.defaultAudience }}
     - --default-audience={{ . }}
     {{- end }}
+    {{- if not .Values.tokenServer.standalone }}
+    - --kube-token-file={{ include "signet.tokenServer.tokenDir" . }}/token
+    - --kube-ca-file=/var/run/secrets/signet/kube-ca/ca.crt
+    {{- end }}
     {{- range .Values.tokenServer.extraArgs }}
     - {{ . | quote }}
     {{- end }}
@@ -211,6 +227,22 @@ flags are the token server's (cmd/token-server); keep them in step.
     - name: tls
       mountPath: /etc/signet/tls
       readOnly: true
+    {{- if not .Values.tokenServer.standalone }}
+    - name: token-server-token
+      mountPath: {{ include "signet.tokenServer.tokenDir" . }}
+      readOnly: true
+    - name: kube-ca
+      mountPath: /var/run/secrets/signet/kube-ca
+      readOnly: true
+    {{- end }}
+{{- end }}
+
+{{/*
+signet.tokenServer.tokenDir is where, in the sidecar layout, the manager
+writes the token server's ServiceAccount token and the token server reads it.
+*/}}
+{{- define "signet.tokenServer.tokenDir" -}}
+/var/run/secrets/signet/token-server
 {{- end }}
 
 {{/*
@@ -284,7 +316,13 @@ spec:
       {{- end }}
     spec:
       serviceAccountName: {{ .sa }}
-      automountServiceAccountToken: {{ ternary $v.serviceAccount.automountServiceAccountToken $v.tokenServer.serviceAccount.automountServiceAccountToken .manager }}
+      {{- /*
+      A manager Pod mounts no token by default: the manager container mounts
+      its account's token explicitly (kube-api-access), so that a sidecar
+      token server never holds the manager's credentials. The standalone
+      token server's Pod runs as its own account and mounts its token.
+      */}}
+      automountServiceAccountToken: {{ and (not .manager) $v.tokenServer.serviceAccount.automountServiceAccountToken }}
       enableServiceLinks: false
       securityContext:
         {{- toYaml $v.podSecurityContext | nindent 8 }}
@@ -336,12 +374,48 @@ spec:
         {{- if .tokenServer }}
         {{- include "signet.tokenServerContainer" $root | nindent 8 }}
         {{- end }}
-      {{- if .tokenServer }}
       volumes:
+        {{- if .manager }}
+        {{- /* What the API server's ServiceAccount admission would mount. */}}
+        - name: kube-api-access
+          projected:
+            defaultMode: 0444
+            sources:
+              - serviceAccountToken:
+                  path: token
+                  expirationSeconds: 3607
+              - configMap:
+                  name: kube-root-ca.crt
+                  items:
+                    - key: ca.crt
+                      path: ca.crt
+              - downwardAPI:
+                  items:
+                    - path: namespace
+                      fieldRef:
+                        fieldPath: metadata.namespace
+        {{- end }}
+        {{- if and .manager .tokenServer }}
+        {{- /*
+        The sidecar's own token, written by the manager (TokenRequest API)
+        and refreshed before it expires; kept in memory, never on disk.
+        */}}
+        - name: token-server-token
+          emptyDir:
+            medium: Memory
+            sizeLimit: 1Mi
+        - name: kube-ca
+          configMap:
+            name: kube-root-ca.crt
+            items:
+              - key: ca.crt
+                path: ca.crt
+        {{- end }}
+        {{- if .tokenServer }}
         - name: tls
           secret:
             secretName: {{ include "signet.tlsSecretName" $root }}
-      {{- end }}
+        {{- end }}
 {{- end }}
 
 {{/*
