@@ -35,6 +35,11 @@ func run(ctx context.Context, o options, restCfg *rest.Config, log *slog.Logger,
 	ctx = klog.NewContext(ctx, logr.FromSlogHandler(log.Handler()))
 	restCfg = rest.CopyConfig(restCfg)
 	restCfg.UserAgent = "signet-token-server"
+	// controller-runtime's default (20 requests a second) would hold
+	// private_key_jwt grants, one ledger write each, to 20 a second.
+	if o.kubeAPIQPS > 0 && o.kubeAPIBurst > 0 {
+		restCfg.QPS, restCfg.Burst = float32(o.kubeAPIQPS), o.kubeAPIBurst
+	}
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return fmt.Errorf("creating the Kubernetes client: %w", err)
