@@ -26,7 +26,7 @@ import (
 // holds all of one client's cross-replica token-server state.
 const ComponentLedger = "token-ledger"
 
-// Caps on one client's ledger (docs/design/0001-token-server-state.md).
+// Caps on one client's ledger (docs/design/0020-token-server-state.md).
 const (
 	// MaxUsedAssertions is how many assertion jtis one client may have
 	// outstanding (used and not yet expired, at most 5.5 minutes each).
