@@ -50,6 +50,7 @@ func (b *bench) records() error {
 		return err
 	}
 	n := b.cfg.records
+	db0, inUse0, _ := b.etcdMetrics()
 	fmt.Printf("Writing %d credential records through the API server\n", n)
 	clients := make([]*fixture.Client, n)
 	start := time.Now()
@@ -71,7 +72,9 @@ func (b *bench) records() error {
 	}
 	b.report("records.count", n, "Wrote %d records in %.1fs (%.0f/s)", n, time.Since(start).Seconds(), float64(n)/time.Since(start).Seconds())
 	db, inUse, keys := b.etcdMetrics()
-	b.report("records.etcdBytes", db, "etcd: database %.1f MB (%.1f MB in use), %.0f keys", db/1e6, inUse/1e6, keys)
+	b.report("records.etcdBytes", db, "etcd: database %.1f MB (%.1f MB in use), %.0f keys; %.0f bytes in use per record",
+		db/1e6, inUse/1e6, keys, (inUse-inUse0)/float64(n))
+	b.results["records.etcdBytesBefore"] = db0
 
 	ts, err := b.startTokenServer(ns)
 	if err != nil {
