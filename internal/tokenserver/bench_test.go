@@ -11,7 +11,10 @@ import (
 )
 
 // BenchmarkIntrospect is the introspection of an active ES256 token in
-// process: verification plus the revocation and record checks.
+// process, introspected before, as an API introspects the token of each
+// call: the cached verification plus the revocation and record checks. A
+// token's first introspection adds one verification
+// (accesstoken.BenchmarkVerify).
 func BenchmarkIntrospect(b *testing.B) {
 	h := newHarness(b)
 	token := h.tokenFor(h.secret)
