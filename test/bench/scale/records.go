@@ -89,7 +89,7 @@ func (b *bench) records() error {
 	b.report("records.coldStartSeconds", cold.Seconds(), "Cold start to Ready with %d records: %.2fs (target ≤ 15 s)", n, cold.Seconds())
 	// A record from the end of the list works: the index is complete.
 	if code, body, err := post(ts.url+"/oauth2/token", clientCredentials, clients[n-1].ID(), clients[n-1].Secret); err != nil || code != http.StatusOK {
-		return fmt.Errorf("the last record's client gets %d %s (%v)", code, body, err)
+		return fmt.Errorf("the last record's client gets %d %s (%w)", code, body, err)
 	}
 	b.report("records.rssMB", memMB(pid, "VmRSS"), "Token server RSS after Ready: %.1f MB (peak %.1f MB), %.0f bytes per record",
 		memMB(pid, "VmRSS"), memMB(pid, "VmHWM"), memMB(pid, "VmRSS")*(1<<20)/float64(n))

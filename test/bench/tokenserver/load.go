@@ -263,7 +263,7 @@ func (st *state) introspection() error {
 		err = json.NewDecoder(resp.Body).Decode(&r)
 		resp.Body.Close()
 		if err != nil || r.AccessToken == "" {
-			return fmt.Errorf("taking a token to introspect: %d %v", resp.StatusCode, err)
+			return fmt.Errorf("taking a token to introspect: %d %w", resp.StatusCode, err)
 		}
 		st.Tokens[i] = r.AccessToken
 	}
