@@ -88,18 +88,50 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 30s), e.g. make fuzz F
 chart-lint: helm ## Lint the Helm chart (helm lint --strict); test/chart, run by "make test", checks much more.
 	$(HELM) lint --strict charts/signet
 
+# Sizes of the scale benchmarks: the figures of docs/benchmarks.md by
+# default; smaller ones try the harness quickly, for example
+# make bench-scale SCALE_RECORDS=10000 SCALE_CHURN=10s.
+SCALE_RECORDS     ?= 100000
+SCALE_CHURN       ?= 30s
+STATE_CLIENTS     ?= 1000
+STATE_GRANTS      ?= 100000
+INDEX_SIZES       ?= 1000,10000,100000,1000000
+GC_OBJECTS        ?= 50000
+BENCH_CREDENTIALS ?= 10000
+
 .PHONY: bench
-bench: bench-token-server bench-controllers ## Run every benchmark; results go to docs/benchmarks.md by hand.
+bench: bench-index bench-token-server bench-scale bench-state bench-gc bench-controllers bench-controllers-10k ## Run every benchmark (about 30 minutes); results go to docs/benchmarks.md by hand.
+
+.PHONY: bench-index
+bench-index: ## Benchmark the token server's index from 1,000 to 1,000,000 records: memory per record, lookup and authentication cost.
+	SIGNET_INDEX_SIZES=$(INDEX_SIZES) go test -run '^$$' -bench '^BenchmarkIndexScale$$' -benchtime 1000000x -timeout 30m ./internal/tokenserver/index/
 
 .PHONY: bench-token-server
 bench-token-server: ## Benchmark the token server (load generator, micro-benchmarks).
 	go build -o $(LOCALBIN)/bench-token-server ./test/bench/tokenserver
 	$(LOCALBIN)/bench-token-server -duration 5s -concurrency 1,16,64 -server-cpu 0 -client-cpu 1
+	$(LOCALBIN)/bench-token-server -duration 5s -concurrency 64 -server-cpu 0 -client-cpu 1 -endpoint introspect
 	go test -run '^$$' -bench . -benchmem ./internal/tokenserver/...
+
+.PHONY: bench-scale
+bench-scale: controlplane build ## The real token server with SCALE_RECORDS records through the real API server: cold start to Ready, RSS, p99 time-to-live under 100 changes/s.
+	go run ./test/bench/scale -run records -token-server $(LOCALBIN)/token-server -records $(SCALE_RECORDS) -churn-duration $(SCALE_CHURN) -json $(LOCALBIN)/bench-scale.json
+
+.PHONY: bench-state
+bench-state: controlplane build ## private_key_jwt tokens/s through the real API server; objects and etcd size after STATE_GRANTS grants and as many revocations from STATE_CLIENTS clients.
+	go run ./test/bench/scale -run pkjwt -token-server $(LOCALBIN)/token-server -clients $(STATE_CLIENTS) -grants $(STATE_GRANTS) -revocations $(STATE_GRANTS) -apiserver-cpuprofile $(LOCALBIN)/bench-state-apiserver.pprof -json $(LOCALBIN)/bench-state.json
+
+.PHONY: bench-gc
+bench-gc: controlplane ## Garbage collection pages through GC_OBJECTS expired ledgers with flat memory.
+	SIGNET_GC_OBJECTS=$(GC_OBJECTS) go test -count=1 -timeout 30m -run '^TestGarbageCollectionPages$$' -v ./cmd/token-server/
 
 .PHONY: bench-controllers
 bench-controllers: controlplane build ## Benchmark the controllers: 1,000 ClientCredentials to Ready, manager RSS.
 	go run ./test/bench/controllers -manager $(LOCALBIN)/manager -json $(LOCALBIN)/bench-controllers.json
+
+.PHONY: bench-controllers-10k
+bench-controllers-10k: controlplane build ## The controllers at BENCH_CREDENTIALS (10,000) ClientCredentials: time to Ready, manager RSS.
+	go run ./test/bench/controllers -credentials $(BENCH_CREDENTIALS) -accounts 1000 -manager $(LOCALBIN)/manager -json $(LOCALBIN)/bench-controllers-10k.json
 
 .PHONY: e2e
 e2e: controlplane build ## Run the end-to-end tests: real binaries, real kubectl, stock OAuth2 clients.

@@ -19,6 +19,8 @@ type options struct {
 	defaultAudience string
 	gcInterval      time.Duration
 	shutdownTimeout time.Duration
+	kubeAPIQPS      float64
+	kubeAPIBurst    int
 	verbose         bool
 	kubeTokenFile   string
 	kubeCAFile      string
@@ -34,6 +36,8 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.defaultAudience, "default-audience", "", "aud of tokens whose client has no audiences granted. Default: the issuer.")
 	fs.DurationVar(&o.gcInterval, "gc-interval", 10*time.Minute, "Mean interval between garbage collections of expired used-assertion and revoked-token ConfigMaps (jittered by up to half).")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 20*time.Second, "How long to let in-flight requests finish on SIGTERM.")
+	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 1000, "Requests per second to the API server, almost all of them ledger writes (one per private_key_jwt grant and per revocation): this replica's write budget. Past it, requests wait, and fail with 503 after 5 seconds.")
+	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 1000, "Burst of requests to the API server above --kube-api-qps.")
 	fs.BoolVar(&o.verbose, "v", false, "Log at debug level.")
 	fs.StringVar(&o.kubeTokenFile, "kube-token-file", "", "Authenticate to the in-cluster API server with the ServiceAccount token in this file, re-read as it changes, instead of the Pod's automounted token. The chart's sidecar layout sets it: the manager writes a token of the token server's own account there.")
 	fs.StringVar(&o.kubeCAFile, "kube-ca-file", "", "CA bundle of the API server, with --kube-token-file.")
@@ -57,6 +61,8 @@ func (o *options) validate() error {
 		return errors.New("--issuer must be an absolute URL without query or fragment")
 	case o.namespace == "":
 		return errors.New("--namespace must not be empty")
+	case o.kubeAPIQPS < 0 || o.kubeAPIBurst < 0:
+		return errors.New("--kube-api-qps and --kube-api-burst must not be negative")
 	case (o.tlsCertFile == "") != (o.tlsKeyFile == ""):
 		return errors.New("--tls-cert-file and --tls-key-file go together")
 	case o.kubeCAFile != "" && o.kubeTokenFile == "":

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -35,6 +36,19 @@ func run(ctx context.Context, o options, restCfg *rest.Config, log *slog.Logger,
 	ctx = klog.NewContext(ctx, logr.FromSlogHandler(log.Handler()))
 	restCfg = rest.CopyConfig(restCfg)
 	restCfg.UserAgent = "signet-token-server"
+	// controller-runtime's default (20 requests a second) would hold
+	// private_key_jwt grants, one ledger write each, to 20 a second.
+	if o.kubeAPIQPS > 0 && o.kubeAPIBurst > 0 {
+		restCfg.QPS, restCfg.Burst = float32(o.kubeAPIQPS), o.kubeAPIBurst
+	}
+	// Every private_key_jwt grant writes a ledger and comes back to every
+	// replica as a watch event: protobuf costs both ends less CPU than
+	// JSON, and gzip of small objects on a cluster network costs CPU for
+	// nothing. Everything the token server reads and writes (Secrets,
+	// ConfigMaps, Leases) is a core kind, which protobuf covers.
+	restCfg.ContentType = runtime.ContentTypeProtobuf
+	restCfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	restCfg.DisableCompression = true
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return fmt.Errorf("creating the Kubernetes client: %w", err)

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -193,8 +195,8 @@ func (c *listCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // TestGarbageCollectionPages: the collector pages through a namespace full
 // of expired objects (5,000 by default; SIGNET_GC_OBJECTS=50000, as in make
-// bench-gc, for the full size), never asking for more than a page, deletes
-// them all and nothing live.
+// bench-gc, for the full size), never asking for more than a page, with
+// the heap flat, deletes them all and nothing live.
 func TestGarbageCollectionPages(t *testing.T) {
 	n := 5000
 	if v, err := strconv.Atoi(os.Getenv("SIGNET_GC_OBJECTS")); err == nil && v > 0 {
@@ -245,15 +247,58 @@ func TestGarbageCollectionPages(t *testing.T) {
 	const page = 500
 	gc := &kube.Collector{Client: client, Namespace: ns, PageSize: page, DeletesPerSecond: 5000}
 	start = time.Now()
+	heap := watchHeap()
 	deleted, err := gc.Collect(t.Context(), time.Now())
+	growth := heap()
 	if err != nil || deleted != n {
 		t.Fatalf("deleted %d (%v), want %d", deleted, err, n)
 	}
-	t.Logf("collected %d objects in %v with %d list requests", n, time.Since(start), counter.lists.Load())
+	t.Logf("collected %d objects in %v with %d list requests; the heap grew by at most %.1f MB", n, time.Since(start), counter.lists.Load(), float64(growth)/(1<<20))
+	// One page of 500 small ConfigMaps decodes to about 1 MB; holding
+	// 50,000 (make bench-gc) would take about 100 MB.
+	if growth > 16<<20 {
+		t.Fatalf("the heap grew by %d MB while collecting: memory is not flat", growth>>20)
+	}
 	if counter.unpaginated.Load() > 0 || counter.lists.Load() < int64(n/page) {
 		t.Fatalf("%d list requests, %d without a limit; want at least %d pages of %d", counter.lists.Load(), counter.unpaginated.Load(), n/page, page)
 	}
 	if objs := stateObjects(t, ns); len(objs) != 1 || objs[0].Name != kube.LedgerName("sgc_live") {
 		t.Fatalf("%d objects left, want the live ledger alone", len(objs))
+	}
+}
+
+// watchHeap samples the heap every 5 ms, with the collector made eager so
+// that the heap in use tracks what is live, until the returned function is
+// called; that returns the largest growth seen over the heap at the start.
+func watchHeap() func() uint64 {
+	prev := debug.SetGCPercent(5)
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	base := m.HeapAlloc
+	var peak atomic.Uint64
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			if m.HeapAlloc > base && m.HeapAlloc-base > peak.Load() {
+				peak.Store(m.HeapAlloc - base)
+			}
+		}
+	}()
+	return func() uint64 {
+		close(stop)
+		<-done
+		debug.SetGCPercent(prev)
+		return peak.Load()
 	}
 }

@@ -7,10 +7,14 @@ import (
 	"testing"
 
 	"github.com/signet-iam/signet/internal/tokenserver"
+	"github.com/signet-iam/signet/internal/tokenserver/ratelimit"
 )
 
 // BenchmarkIntrospect is the introspection of an active ES256 token in
-// process: verification plus the revocation and record checks.
+// process, introspected before, as an API introspects the token of each
+// call: the cached verification plus the revocation and record checks. A
+// token's first introspection adds one verification
+// (accesstoken.BenchmarkVerify).
 func BenchmarkIntrospect(b *testing.B) {
 	h := newHarness(b)
 	token := h.tokenFor(h.secret)
@@ -40,4 +44,34 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 			b.Fatal(w.Code)
 		}
 	}
+}
+
+// BenchmarkGuess is what one wrong guess costs the server once the failure
+// limits refuse the guesser (the steady state of an online guessing attack,
+// docs/security.md): parsing, the checksum, the lookup and the keyed hash of
+// a well-formed wrong secret, the limiter's bookkeeping and the 429. Its
+// audit lines are reported per guess: one per bucket per LogInterval.
+func BenchmarkGuess(b *testing.B) {
+	limits := ratelimit.DefaultConfig
+	h := newHarness(b, func(c *tokenserver.Config) { c.Limits = &limits })
+	handler := h.srv.AllHandler()
+	body := form("grant_type", "client_credentials")
+	wrong := wrongSecret(h)
+	guesses, limited := 0, 0
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest(http.MethodPost, tokenserver.TokenPath, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.SetBasicAuth(h.secret.ID(), wrong)
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, r)
+		guesses++
+		if w.Code == http.StatusTooManyRequests {
+			limited++
+		} else if w.Code != http.StatusUnauthorized {
+			b.Fatal(w.Code)
+		}
+	}
+	b.ReportMetric(float64(limited)/float64(guesses), "limited/guess")
+	b.ReportMetric(float64(strings.Count(h.logs.String(), `"audit":"authentication"`))/float64(guesses), "audit-lines/guess")
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/signet-iam/signet/internal/tokenserver/accesstoken"
 	"github.com/signet-iam/signet/internal/tokenserver/clientauth"
 	"github.com/signet-iam/signet/internal/tokenserver/index"
 	"github.com/signet-iam/signet/internal/tokenserver/ratelimit"
@@ -77,6 +78,8 @@ type Server struct {
 	metrics   *metrics
 	registry  *prometheus.Registry
 	discovery []byte
+	// verified caches introspected tokens' signatures.
+	verified *accesstoken.Cache
 }
 
 // New checks cfg and returns a Server.
@@ -106,6 +109,8 @@ func New(cfg Config) (*Server, error) {
 		prefix:  strings.TrimSuffix(u.Path, "/"),
 		auth:    &clientauth.Authenticator{Index: cfg.Index, Issuer: cfg.Issuer, Replay: cfg.Ledger, Now: cfg.Now},
 		limiter: ratelimit.New(limits),
+
+		verified: accesstoken.NewCache(introspectionCacheSize),
 	}
 	s.registry, s.metrics = newMetrics(cfg.Index, cfg.Source)
 	if s.discovery, err = s.discoveryDocument(); err != nil {

@@ -85,12 +85,19 @@ func Check(token string) error {
 // against the keys published at now, and returns its claims. It says nothing
 // about revocation or the client's current grants; the caller checks those.
 func Verify(token string, keys *signing.KeySet, issuer string, now time.Time) (*Claims, error) {
+	c, _, err := verify(token, keys, issuer, now)
+	return c, err
+}
+
+// verify is Verify, also returning the kid of the key that verified.
+func verify(token string, keys *signing.KeySet, issuer string, now time.Time) (*Claims, string, error) {
 	if err := Check(token); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if keys == nil {
-		return nil, errors.New("no signing keys are loaded")
+		return nil, "", errors.New("no signing keys are loaded")
 	}
+	var kid string
 	p := jwt.NewParser(
 		jwt.WithValidMethods(signing.Algorithms),
 		jwt.WithIssuer(issuer),
@@ -103,7 +110,7 @@ func Verify(token string, keys *signing.KeySet, issuer string, now time.Time) (*
 		if typ, _ := t.Header["typ"].(string); !strings.EqualFold(strings.TrimPrefix(typ, "application/"), Type) {
 			return nil, errors.New("token is not an access token")
 		}
-		kid, _ := t.Header["kid"].(string)
+		kid, _ = t.Header["kid"].(string)
 		key := keys.Lookup(kid, now)
 		if key == nil {
 			return nil, errors.New("token names an unknown key")
@@ -114,10 +121,10 @@ func Verify(token string, keys *signing.KeySet, issuer string, now time.Time) (*
 		return key.Signer().Public(), nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if c.ID == "" || c.Subject == "" || c.ClientID == "" {
-		return nil, errors.New("token lacks jti, sub or client_id")
+		return nil, "", errors.New("token lacks jti, sub or client_id")
 	}
-	return &c, nil
+	return &c, kid, nil
 }

@@ -18,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/lru"
 
 	"github.com/signet-iam/signet/internal/record"
 )
@@ -26,7 +27,7 @@ import (
 // holds all of one client's cross-replica token-server state.
 const ComponentLedger = "token-ledger"
 
-// Caps on one client's ledger (docs/design/0001-token-server-state.md).
+// Caps on one client's ledger (docs/design/0020-token-server-state.md).
 const (
 	// MaxUsedAssertions is how many assertion jtis one client may have
 	// outstanding (used and not yet expired, at most 5.5 minutes each).
@@ -94,6 +95,36 @@ type Ledger struct {
 	// so that concurrent requests queue here instead of conflicting at
 	// the API server.
 	stripes [64]sync.Mutex
+	// written holds the API server's answer to this replica's latest
+	// writes of the most recently written ledgers. The informer's copy
+	// lags behind them, and writing over a copy older than our own last
+	// write would only cost a conflict and a read: a revocation writes
+	// the client's ledger twice in a row (its assertion, then the
+	// revocation), and a busy client's grants follow each other closely.
+	writtenOnce sync.Once
+	written     *lru.Cache
+}
+
+// recentWrites bounds Ledger.written: ledgers are at most about 40 KB.
+const recentWrites = 1024
+
+func (l *Ledger) recent() *lru.Cache {
+	l.writtenOnce.Do(func() { l.written = lru.New(recentWrites) })
+	return l.written
+}
+
+// latest is the newest copy of a ledger this replica knows without a
+// read: its own last write, else the informer's copy. Either may be older
+// than the truth (another replica wrote since); the write then conflicts
+// and update reads the truth.
+func (l *Ledger) latest(name string) *corev1.ConfigMap {
+	if v, ok := l.recent().Get(name); ok {
+		return v.(*corev1.ConfigMap)
+	}
+	if l.Cached != nil {
+		return l.Cached(name)
+	}
+	return nil
 }
 
 // LedgerName is the name of a client's ledger ConfigMap.
@@ -184,10 +215,7 @@ func (l *Ledger) update(ctx context.Context, clientID string, mutate func(*State
 	defer cancel()
 	cms := l.Client.CoreV1().ConfigMaps(l.Namespace)
 	name := LedgerName(clientID)
-	var cur *corev1.ConfigMap
-	if l.Cached != nil {
-		cur = l.Cached(name)
-	}
+	cur := l.latest(name)
 	for range maxAttempts {
 		now := l.now()
 		st := DecodeLedger(cur)
@@ -201,14 +229,16 @@ func (l *Ledger) update(ctx context.Context, clientID string, mutate func(*State
 			return err
 		}
 		obj := st.encode(l.Namespace, name)
+		var wrote *corev1.ConfigMap
 		if cur == nil {
-			_, err = cms.Create(ctx, obj, metav1.CreateOptions{})
+			wrote, err = cms.Create(ctx, obj, metav1.CreateOptions{})
 		} else {
 			obj.ResourceVersion = cur.ResourceVersion
-			_, err = cms.Update(ctx, obj, metav1.UpdateOptions{})
+			wrote, err = cms.Update(ctx, obj, metav1.UpdateOptions{})
 		}
 		switch {
 		case err == nil:
+			l.recent().Add(name, wrote)
 			return nil
 		case apierrors.IsAlreadyExists(err), apierrors.IsConflict(err), apierrors.IsNotFound(err) && cur != nil:
 			// Another replica wrote first, or garbage collection removed
@@ -216,6 +246,7 @@ func (l *Ledger) update(ctx context.Context, clientID string, mutate func(*State
 			got, gerr := cms.Get(ctx, name, metav1.GetOptions{})
 			switch {
 			case apierrors.IsNotFound(gerr):
+				l.recent().Remove(name)
 				cur = nil
 			case gerr != nil:
 				return gerr

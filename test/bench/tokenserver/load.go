@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -17,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/signet-iam/signet/internal/tokenserver"
 )
 
 type loadConfig struct {
@@ -29,6 +32,7 @@ type loadConfig struct {
 	cpuProfile       string
 	alg              string
 	client           string
+	endpoint         string
 }
 
 func (c *loadConfig) bindFlags(fs *flag.FlagSet) {
@@ -41,6 +45,7 @@ func (c *loadConfig) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.alg, "alg", "ES256", "Signing algorithm of the server's key: ES256, EdDSA or RS256.")
 	fs.StringVar(&c.cpuProfile, "server-cpuprofile", "", "Write a CPU profile of the server to this file.")
 	fs.StringVar(&c.client, "client", "net/http", "Load generator: net/http (Go's HTTP client) or raw (one keep-alive connection per worker writing pre-built requests, as wrk does, to show how much of the latency is the generator's own).")
+	fs.StringVar(&c.endpoint, "endpoint", "token", "What to drive: token (client_credentials) or introspect (RFC 7662, each client introspecting its own ES256 token).")
 	fs.StringVar(&c.logFile, "server-log", "", "File for the server's log and audit lines. Default: a temporary file, as a real deployment writes them.")
 }
 
@@ -76,8 +81,18 @@ func load(cfg loadConfig) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("Token endpoint, client_secret_basic, %s, %d clients, %v per level; server pinned to CPU %q, load generator to CPU %q.\n",
-		cfg.alg, cfg.clients, cfg.duration, cfg.serverCPU, cfg.clientCPU)
+	switch {
+	case cfg.endpoint == "introspect" && cfg.client == "raw":
+		return errors.New("-client raw drives the token endpoint only")
+	case cfg.endpoint == "introspect":
+		if err := st.introspection(); err != nil {
+			return err
+		}
+	case cfg.endpoint != "token":
+		return fmt.Errorf("unknown -endpoint %q", cfg.endpoint)
+	}
+	fmt.Printf("Endpoint %s, client_secret_basic, %s, %d clients, %v per level; server pinned to CPU %q, load generator to CPU %q.\n",
+		cfg.endpoint, cfg.alg, cfg.clients, cfg.duration, cfg.serverCPU, cfg.clientCPU)
 	fmt.Println("\"Server core used\" is the server's CPU time over wall time: well under 100% at a saturating concurrency means other processes took its core.")
 	fmt.Println()
 	fmt.Println("| concurrency | tokens/s | p50 | p90 | p99 | max | server CPU per token | server core used | errors |")
@@ -164,6 +179,10 @@ func drive(st *state, n int, d time.Duration) []workerResult {
 	defer transport.CloseIdleConnections()
 	hc := &http.Client{Transport: transport, Timeout: 10 * time.Second}
 	body := url.Values{"grant_type": {"client_credentials"}}.Encode()
+	endpoint := st.URL
+	if st.Tokens != nil {
+		endpoint = st.introspectURL()
+	}
 	out := make([]workerResult, n)
 	stop := time.Now().Add(d)
 	var wg sync.WaitGroup
@@ -172,7 +191,10 @@ func drive(st *state, n int, d time.Duration) []workerResult {
 			res := workerResult{ok: make([]time.Duration, 0, 1<<14)}
 			for i := w; time.Now().Before(stop); i += n {
 				c := st.Clients[i%len(st.Clients)]
-				req, _ := http.NewRequest(http.MethodPost, st.URL, strings.NewReader(body))
+				if st.Tokens != nil {
+					body = "token=" + st.Tokens[i%len(st.Clients)]
+				}
+				req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(body))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				req.SetBasicAuth(url.QueryEscape(c[0]), url.QueryEscape(c[1]))
 				t0 := time.Now()
@@ -181,9 +203,9 @@ func drive(st *state, n int, d time.Duration) []workerResult {
 					res.failed++
 					continue
 				}
-				_, _ = io.Copy(io.Discard, resp.Body)
+				respBody, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
+				if resp.StatusCode != http.StatusOK || st.Tokens != nil && !bytes.Contains(respBody, []byte(`"active":true`)) {
 					res.failed++
 					continue
 				}
@@ -216,4 +238,34 @@ func round(d time.Duration) time.Duration {
 		return d.Round(100 * time.Microsecond)
 	}
 	return d.Round(time.Microsecond)
+}
+
+// introspectURL is the introspection endpoint next to the token endpoint.
+func (st *state) introspectURL() string {
+	return strings.TrimSuffix(st.URL, tokenserver.TokenPath) + tokenserver.IntrospectPath
+}
+
+// introspection takes one token per client, for the clients to introspect
+// (each its own token, which it is entitled to see active).
+func (st *state) introspection() error {
+	st.Tokens = make([]string, len(st.Clients))
+	for i, c := range st.Clients {
+		req, _ := http.NewRequest(http.MethodPost, st.URL, strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(url.QueryEscape(c[0]), url.QueryEscape(c[1]))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		var r struct {
+			AccessToken string `json:"access_token"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&r)
+		resp.Body.Close()
+		if err != nil || r.AccessToken == "" {
+			return fmt.Errorf("taking a token to introspect: %d %w", resp.StatusCode, err)
+		}
+		st.Tokens[i] = r.AccessToken
+	}
+	return nil
 }

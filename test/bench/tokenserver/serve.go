@@ -38,6 +38,9 @@ const (
 type state struct {
 	URL     string      `json:"url"`
 	Clients [][2]string `json:"clients"`
+	// Tokens, with -endpoint introspect, holds one access token per
+	// client; the load generator fills it.
+	Tokens []string `json:"-"`
 }
 
 // serve runs the token server until SIGTERM, with the given number of
