@@ -218,14 +218,14 @@ func (v *victim) expectDead(t *testing.T, what string, since time.Time, creds ..
 	}
 	checks := v.checks(creds)
 	took := make([]time.Duration, len(checks))
+	errs := make([]error, len(checks))
 	pending := len(checks)
-	var last error
 	for pending > 0 && time.Since(since) < 10*time.Second {
 		for i, c := range checks {
 			if took[i] != 0 {
 				continue
 			}
-			if last = c.check(); last == nil {
+			if errs[i] = c.check(); errs[i] == nil {
 				took[i] = time.Since(since)
 				pending--
 			}
@@ -236,10 +236,13 @@ func (v *victim) expectDead(t *testing.T, what string, since time.Time, creds ..
 	}
 	var report []string
 	for i, c := range checks {
-		report = append(report, fmt.Sprintf("%s: %v", c.name, took[i].Round(time.Millisecond)))
 		if took[i] == 0 {
-			t.Errorf("%s: %s: not after 10s: %v", what, c.name, last)
-		} else if took[i] > time.Second {
+			report = append(report, c.name+": never")
+			t.Errorf("%s: %s: not after 10s: %v", what, c.name, errs[i])
+			continue
+		}
+		report = append(report, fmt.Sprintf("%s: %v", c.name, took[i].Round(time.Millisecond)))
+		if took[i] > time.Second {
 			t.Errorf("%s: %s took %v, want at most 1s", what, c.name, took[i])
 		}
 	}
