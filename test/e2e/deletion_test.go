@@ -10,7 +10,11 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,4 +145,50 @@ func TestRecreatedCredentialRevivesNothing(t *testing.T) {
 	}
 	oldSecretNewID := map[string]string{"client_id": renewed["client_id"], "client_secret": v.creds["client_secret"]}
 	v.expectDead(t, fmt.Sprintf("credential re-created (client_id %s)", renewed["client_id"]), time.Now(), v.creds, oldSecretNewID)
+}
+
+// A token revoked by its client (RFC 7009) on one replica is inactive on
+// every replica within a second, and for good; the client's other token and
+// its secret are untouched.
+func TestRevokedTokenIsInactiveOnEveryReplica(t *testing.T) {
+	v := newVictim(t)
+	revoked, kept := v.tokens[1], v.tokens[0]
+	if status := revokeAt(t, signet.Replicas[0], v.creds, revoked); status != http.StatusOK {
+		t.Fatalf("revocation: HTTP %d", status)
+	}
+	since := time.Now()
+	var checks []deathCheck
+	for i, base := range signet.Replicas {
+		replica := fmt.Sprintf("replica %d", i+1)
+		checks = append(checks,
+			deathCheck{name: replica + ": revoked token inactive", check: func() error { return inactiveAt(base, v.auditor, revoked) }},
+			deathCheck{name: replica + ": other token active", check: func() error { return activeAt(base, v.auditor, kept) }},
+			deathCheck{name: replica + ": secret accepted", check: func() error { _, err := tokenAt(base, v.creds); return err }},
+		)
+	}
+	await(t, "token revoked", since, checks)
+	hold(t, "token revoked", checks)
+}
+
+// revokeAt posts an RFC 7009 revocation to the replica at base as the
+// client creds, and returns the HTTP status.
+func revokeAt(t *testing.T, base string, creds map[string]string, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/oauth2/revoke", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(creds["client_id"], creds["client_secret"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode
+}
+
+func activeAt(base string, caller map[string]string, token string) error {
+	active, err := introspectAt(base, caller, token)
+	if err == nil && !active {
+		err = errors.New("inactive")
+	}
+	return err
 }

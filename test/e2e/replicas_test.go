@@ -99,13 +99,7 @@ func newVictim(t *testing.T) *victim {
 	// later would prove nothing.
 	for _, base := range signet.Replicas {
 		for _, tok := range v.tokens {
-			waitFor(t, 10*time.Second, "a fresh token is active on "+base, func() error {
-				active, err := introspectAt(base, v.auditor, tok)
-				if err == nil && !active {
-					err = errors.New("inactive")
-				}
-				return err
-			})
+			waitFor(t, 10*time.Second, "a fresh token is active on "+base, func() error { return activeAt(base, v.auditor, tok) })
 		}
 	}
 	return v
@@ -181,6 +175,7 @@ func holdWindow(t *testing.T) time.Duration {
 }
 
 // deathCheck is one thing that must become and stay true on one replica.
+// Where it checks that something is active, it must stay so as well.
 type deathCheck struct {
 	name string
 	// secret marks a token request with a dead secret: the source's failure
@@ -217,6 +212,14 @@ func (v *victim) expectDead(t *testing.T, what string, since time.Time, creds ..
 		creds = []map[string]string{v.creds}
 	}
 	checks := v.checks(creds)
+	await(t, what, since, checks)
+	hold(t, what, checks)
+}
+
+// await asserts that every check passes within a second of since, failing
+// the test at once otherwise, and logs how long each took.
+func await(t *testing.T, what string, since time.Time, checks []deathCheck) {
+	t.Helper()
 	took := make([]time.Duration, len(checks))
 	errs := make([]error, len(checks))
 	pending := len(checks)
@@ -250,12 +253,11 @@ func (v *victim) expectDead(t *testing.T, what string, since time.Time, creds ..
 	if t.Failed() {
 		t.FailNow()
 	}
-	v.hold(t, what, checks)
 }
 
 // hold re-checks the tokens through the hold window, then each secret once
 // more at its end.
-func (v *victim) hold(t *testing.T, what string, checks []deathCheck) {
+func hold(t *testing.T, what string, checks []deathCheck) {
 	t.Helper()
 	window := holdWindow(t)
 	for end := time.Now().Add(window); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
