@@ -110,7 +110,7 @@ e2e: controlplane build ## Run the end-to-end tests: real binaries, real kubectl
 # secret and its tokens for coming back (3s in "make test").
 .PHONY: e2e-hold
 e2e-hold: controlplane build ## Run the deletion and revocation end-to-end tests, watching for revival for a minute each.
-	SIGNET_E2E_HOLD=1m go test -tags e2e -count=1 -timeout 30m -run 'Revocation|Namespace|Deleting|Recreated' ./test/e2e/...
+	SIGNET_E2E_HOLD=1m go test -tags e2e -count=1 -timeout 30m -run 'Revocation|Revoked|Namespace|Deleting|Recreated' ./test/e2e/...
 
 .PHONY: controlplane
 controlplane: ## Build etcd, kube-apiserver, kube-controller-manager and kubectl into bin/k8s (about 12 minutes, once).

@@ -191,7 +191,7 @@ func (v *victim) checks(creds []map[string]string) []deathCheck {
 	for i, base := range signet.Replicas {
 		replica := fmt.Sprintf("replica %d", i+1)
 		for j, c := range creds {
-			out = append(out, deathCheck{name: fmt.Sprintf("%s refuses secret %d", replica, j+1), secret: true,
+			out = append(out, deathCheck{name: fmt.Sprintf("%s: secret %d refused", replica, j+1), secret: true,
 				check: func() error { return refusedAt(base, c) }})
 		}
 		for j, tok := range v.tokens {
