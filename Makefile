@@ -15,7 +15,8 @@ LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 GOLANGCI_LINT  ?= $(LOCALBIN)/golangci-lint
 HELM           ?= $(LOCALBIN)/helm
-# The local control plane (etcd, kube-apiserver, kubectl), pinned in
+# The local control plane (etcd, kube-apiserver, kube-controller-manager,
+# kubectl), pinned in
 # hack/controlplane/go.mod.
 CONTROLPLANE_DIR ?= $(LOCALBIN)/k8s
 KUBECTL ?= $(CONTROLPLANE_DIR)/kubectl
@@ -137,8 +138,14 @@ bench-controllers-10k: controlplane build ## The controllers at BENCH_CREDENTIAL
 e2e: controlplane build ## Run the end-to-end tests: real binaries, real kubectl, stock OAuth2 clients.
 	go test -tags e2e -count=1 -timeout 15m ./test/e2e/...
 
+# SIGNET_E2E_HOLD is how long the deletion and revocation tests watch a dead
+# secret and its tokens for coming back (3s in "make test").
+.PHONY: e2e-hold
+e2e-hold: controlplane build ## Run the deletion and revocation end-to-end tests, watching for revival for a minute each.
+	SIGNET_E2E_HOLD=1m go test -tags e2e -count=1 -timeout 30m -run 'Revocation|Revoked|Namespace|Deleting|Recreated' ./test/e2e/...
+
 .PHONY: controlplane
-controlplane: ## Build etcd, kube-apiserver and kubectl into bin/k8s (about 10 minutes, once).
+controlplane: ## Build etcd, kube-apiserver, kube-controller-manager and kubectl into bin/k8s (about 12 minutes, once).
 	hack/build-controlplane.sh $(CONTROLPLANE_DIR)
 
 ##@ Build

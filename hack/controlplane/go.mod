@@ -1,4 +1,4 @@
-// Module controlplane builds the etcd, kube-apiserver and kubectl binaries that
+// Module controlplane builds the etcd, kube-apiserver, kube-controller-manager and kubectl binaries that
 // Signet's tests and 'make dev' run, from the Go module proxy at pinned versions.
 // k8s.io/kubernetes replaces its staging modules with local paths, so each one is
 // pinned here to the published version that matches the Kubernetes release.

@@ -47,7 +47,7 @@ func run() error {
 	}
 	bin := filepath.Join(root, "bin")
 	started := time.Now()
-	fmt.Println("Starting etcd, kube-apiserver, the manager and the token server…")
+	fmt.Println("Starting etcd, kube-apiserver, kube-controller-manager, the manager and the token server…")
 	env, err := devenv.Start(ctx, devenv.Options{
 		Dir:            filepath.Join(bin, "dev"),
 		ManagerBin:     filepath.Join(bin, "manager"),
@@ -60,7 +60,7 @@ func run() error {
 		return err
 	}
 	defer func() {
-		fmt.Println("\nStopping the token server, the manager and the control plane…")
+		fmt.Println("\nStopping the token server, the manager and the control plane (kube-controller-manager, kube-apiserver, etcd)…")
 		env.Stop()
 		fmt.Println("Stopped.")
 	}()

@@ -1,7 +1,9 @@
 // Package devenv runs Signet the way "make dev" and the end-to-end tests do:
 // the local control plane (etcd and kube-apiserver from bin/k8s, started by
-// envtest), the Signet namespace, and the real manager and token-server
-// binaries as child processes, with an admin kubeconfig written to disk.
+// envtest, and kube-controller-manager for namespace deletion and garbage
+// collection), the Signet namespace, and the real manager and one or more
+// token-server binaries as child processes, with an admin kubeconfig written
+// to disk.
 package devenv
 
 import (
@@ -38,6 +40,10 @@ type Options struct {
 	ManagerBin, TokenServerBin string
 	// Listen is the token server's address; "127.0.0.1:0" picks a free port.
 	Listen string
+	// TokenServers is the number of token-server replicas; default 1. The
+	// first listens on Listen, the others on free loopback ports; all share
+	// one issuer (the first's URL), as replicas behind one Service do.
+	TokenServers int
 	// Namespace is the Signet namespace. Default signet-system.
 	Namespace string
 	// Output, when set, also receives the processes' logs.
@@ -58,6 +64,10 @@ type Environment struct {
 	Kubeconfig string
 	// Issuer is the token server's URL, http://127.0.0.1:<port>.
 	Issuer string
+	// Replicas are the base URLs of the token-server replicas, Issuer first.
+	Replicas []string
+	// ControllerManager is the running kube-controller-manager.
+	ControllerManager *testenv.ControllerManager
 	// Namespace is the Signet namespace.
 	Namespace string
 	// ManagerMetricsURL is the manager's metrics endpoint,
@@ -122,13 +132,37 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	if err := e.installTokenServerIdentity(ctx); err != nil {
 		return nil, err
 	}
+	if e.ControllerManager, err = te.StartControllerManager(opts.Dir); err != nil {
+		return nil, err
+	}
 	if err := e.StartManager(); err != nil {
 		return nil, err
 	}
-	if err := e.StartTokenServer(listen); err != nil {
+	if err := e.startTokenServers(listen, max(opts.TokenServers, 1)); err != nil {
 		return nil, err
 	}
-	return e, e.waitReady(ctx, e.Issuer+"/readyz", 60*time.Second)
+	for _, base := range e.Replicas {
+		if err := e.waitReady(ctx, base+"/readyz", 60*time.Second); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// startTokenServers starts n replicas, the first on listen.
+func (e *Environment) startTokenServers(listen string, n int) error {
+	for i := range n {
+		if i > 0 {
+			var err error
+			if listen, err = resolveListen("127.0.0.1:0"); err != nil {
+				return err
+			}
+		}
+		if err := e.StartTokenServer(listen); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // StartManager starts the manager binary.
@@ -148,16 +182,23 @@ func (e *Environment) StartManager() error {
 	)
 }
 
-// StartTokenServer starts the token-server binary listening on listen. As
-// in the chart's sidecar layout, it authenticates as its own ServiceAccount
-// with the token the manager writes (TokenRequest API), and it is given no
+// StartTokenServer starts a token-server replica listening on listen, with
+// the shared issuer, and adds it to Replicas. The first is named
+// "token-server" in Logs, the next "token-server-2" and so on. As in the
+// chart's sidecar layout, it authenticates as its own ServiceAccount with
+// the token the manager writes (TokenRequest API), and it is given no
 // kubeconfig: it never holds the administrator's credentials.
 func (e *Environment) StartTokenServer(listen string) error {
 	u, err := url.Parse(e.Config.Host)
 	if err != nil {
 		return err
 	}
-	return e.spawnEnv("token-server", e.opts.TokenServerBin,
+	name := "token-server"
+	if n := len(e.Replicas); n > 0 {
+		name += "-" + strconv.Itoa(n+1)
+	}
+	e.Replicas = append(e.Replicas, "http://"+listen)
+	return e.spawnEnv(name, e.opts.TokenServerBin,
 		[]string{"KUBERNETES_SERVICE_HOST=" + u.Hostname(), "KUBERNETES_SERVICE_PORT=" + u.Port()},
 		"--namespace="+e.Namespace,
 		"--issuer="+e.Issuer,
@@ -241,6 +282,9 @@ func (e *Environment) spawnEnv(name, bin string, env []string, args ...string) e
 // Logs returns the log file paths of the processes, by name.
 func (e *Environment) Logs() map[string]string {
 	out := map[string]string{}
+	if e.ControllerManager != nil {
+		out["kube-controller-manager"] = e.ControllerManager.Log
+	}
 	for _, p := range e.processes {
 		out[p.name] = p.log
 	}
@@ -250,12 +294,18 @@ func (e *Environment) Logs() map[string]string {
 // Exited returns a channel that receives the name of the first child that
 // exits on its own.
 func (e *Environment) Exited() <-chan string {
-	ch := make(chan string, len(e.processes))
+	ch := make(chan string, len(e.processes)+1)
 	for _, p := range e.processes {
 		go func(p *process) {
 			<-p.done
 			ch <- p.name
 		}(p)
+	}
+	if cm := e.ControllerManager; cm != nil {
+		go func() {
+			<-cm.Exited()
+			ch <- "kube-controller-manager"
+		}()
 	}
 	return ch
 }
@@ -305,7 +355,7 @@ func (e *Environment) waitReady(ctx context.Context, url string, timeout time.Du
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("token server not ready after %v (last: %s); see %v", timeout, last, e.Logs())
+	return fmt.Errorf("token server %s not ready after %v (last: %s); see %v", url, timeout, last, e.Logs())
 }
 
 // resolveListen turns "host:0" into a free port, so the issuer URL can be

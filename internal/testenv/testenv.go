@@ -1,6 +1,7 @@
 // Package testenv starts the real control plane (etcd and kube-apiserver,
 // built by "make controlplane" into bin/k8s) for Signet's integration tests,
-// with the Signet CRDs installed.
+// with the Signet CRDs installed, and on request kube-controller-manager
+// (namespace deletion and garbage collection).
 //
 // It finds the binaries through KUBEBUILDER_ASSETS or, failing that, under
 // the module root, so "go test ./..." from an editor works after one
@@ -75,6 +76,19 @@ type Environment struct {
 	Config *rest.Config
 	// Root is the module root.
 	Root string
+
+	// controllerManager is set once StartControllerManager has run.
+	controllerManager *ControllerManager
+}
+
+// Stop stops kube-controller-manager, if it runs, then the API server and
+// etcd.
+func (e *Environment) Stop() error {
+	if e.controllerManager != nil {
+		e.controllerManager.stop()
+		e.controllerManager = nil
+	}
+	return e.Environment.Stop()
 }
 
 // Start starts etcd and kube-apiserver and installs the CRDs from

@@ -36,6 +36,16 @@ func tokenFor(creds map[string]string, scopes ...string) (*oauth2.Token, error) 
 	return cfg.Token(context.Background())
 }
 
+// tokenAt gets a token like tokenFor, from the token-server replica at base.
+func tokenAt(base string, creds map[string]string, scopes ...string) (*oauth2.Token, error) {
+	at := map[string]string{}
+	for k, v := range creds {
+		at[k] = v
+	}
+	at["token_url"] = base + "/oauth2/token"
+	return tokenFor(at, scopes...)
+}
+
 // verify checks a token the way an API would: discovery, JWKS, signature,
 // issuer and expiry through go-oidc, then returns its claims.
 func verify(t *testing.T, raw string) map[string]any {
@@ -59,8 +69,14 @@ func verify(t *testing.T, raw string) map[string]any {
 // introspect asks the token server whether token is active, authenticating
 // as caller.
 func introspect(caller map[string]string, token string) (bool, error) {
+	return introspectAt(signet.Issuer, caller, token)
+}
+
+// introspectAt asks the token-server replica at base whether token is
+// active, authenticating as caller.
+func introspectAt(base string, caller map[string]string, token string) (bool, error) {
 	form := url.Values{"token": {token}}
-	req, _ := http.NewRequest(http.MethodPost, signet.Issuer+"/oauth2/introspect", strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, base+"/oauth2/introspect", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(caller["client_id"], caller["client_secret"])
 	resp, err := http.DefaultClient.Do(req)

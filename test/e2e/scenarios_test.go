@@ -172,7 +172,13 @@ func TestItentialDisableRegenerateDelete(t *testing.T) {
 }
 
 func inactive(caller map[string]string, token string) error {
-	active, err := introspect(caller, token)
+	return inactiveAt(signet.Issuer, caller, token)
+}
+
+// inactiveAt reports an error unless the replica at base introspects token
+// as inactive for caller.
+func inactiveAt(base string, caller map[string]string, token string) error {
+	active, err := introspectAt(base, caller, token)
 	if err != nil {
 		return err
 	}
