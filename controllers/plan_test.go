@@ -15,7 +15,6 @@ import (
 
 var phaseNow = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
-
 func TestPlanWorkload(t *testing.T) {
 	issued := phaseNow.Add(-2 * time.Hour)
 	tests := map[string]struct {
@@ -28,15 +27,24 @@ func TestPlanWorkload(t *testing.T) {
 		"a changed trigger rotates with grace": {
 			func(w *world) { w.edit(func(c *iamv1.ClientCredential) { c.Spec.Rotation.Trigger = "v2" }) }, iamv1.RotatedReason, true, true},
 		"a passed interval rotates with grace": {
-			func(w *world) { w.edit(func(c *iamv1.ClientCredential) { c.Spec.Rotation.Interval = duration(time.Hour) }) }, iamv1.RotatedReason, true, true},
+			func(w *world) {
+				w.edit(func(c *iamv1.ClientCredential) { c.Spec.Rotation.Interval = duration(time.Hour) })
+			}, iamv1.RotatedReason, true, true},
 		"an interval not yet passed keeps the secret": {
-			func(w *world) { w.edit(func(c *iamv1.ClientCredential) { c.Spec.Rotation.Interval = duration(3 * time.Hour) }) }, iamv1.IssuedReason, false, false},
+			func(w *world) {
+				w.edit(func(c *iamv1.ClientCredential) { c.Spec.Rotation.Interval = duration(3 * time.Hour) })
+			}, iamv1.IssuedReason, false, false},
 		"a rotation with zero grace has no grace": {
 			func(w *world) {
-				w.edit(func(c *iamv1.ClientCredential) { c.Spec.Rotation.Trigger, c.Spec.Rotation.GracePeriod = "v2", duration(0) })
+				w.edit(func(c *iamv1.ClientCredential) {
+					c.Spec.Rotation.Trigger, c.Spec.Rotation.GracePeriod = "v2", duration(0)
+				})
 			}, iamv1.RotatedReason, true, false},
 		"an edited value is replaced without grace": {
-			func(w *world) { v := w.secret(); w.workload.Data[keyClientSecret] = []byte(strings.Replace(v, v[10:12], "zz", 1)) },
+			func(w *world) {
+				v := w.secret()
+				w.workload.Data[keyClientSecret] = []byte(strings.Replace(v, v[10:12], "zz", 1))
+			},
 			iamv1.RepairedReason, true, false},
 		"a deleted value is replaced without grace": {
 			func(w *world) { delete(w.workload.Data, keyClientSecret) }, iamv1.RepairedReason, true, false},
@@ -161,14 +169,16 @@ func TestPlanNotBeforeMoves(t *testing.T) {
 		change func(w *world)
 		want   bool
 	}{
-		"nothing":                  {func(*world) {}, false},
-		"a grant added":            {func(w *world) { w.rules = append(w.rules, *worldRule("b", "orders:write")) }, false},
-		"a grant withdrawn":        {func(w *world) { w.rules = nil }, true},
-		"the account disabled":     {func(w *world) { w.account.Spec.Disabled = true }, true},
-		"the account deleted":      {func(w *world) { w.account = nil }, true},
-		"the credential revoked":   {func(w *world) { w.edit(func(c *iamv1.ClientCredential) { c.Spec.Revoked = true }) }, true},
-		"a rotation with grace":    {func(w *world) { w.edit(func(c *iamv1.ClientCredential) { c.Spec.Rotation.Trigger = "v2" }) }, false},
-		"a rotation without grace": {func(w *world) { w.edit(func(c *iamv1.ClientCredential) { c.Spec.Rotation = &iamv1.RotationSpec{Trigger: "v2"} }) }, true},
+		"nothing":                {func(*world) {}, false},
+		"a grant added":          {func(w *world) { w.rules = append(w.rules, *worldRule("b", "orders:write")) }, false},
+		"a grant withdrawn":      {func(w *world) { w.rules = nil }, true},
+		"the account disabled":   {func(w *world) { w.account.Spec.Disabled = true }, true},
+		"the account deleted":    {func(w *world) { w.account = nil }, true},
+		"the credential revoked": {func(w *world) { w.edit(func(c *iamv1.ClientCredential) { c.Spec.Revoked = true }) }, true},
+		"a rotation with grace":  {func(w *world) { w.edit(func(c *iamv1.ClientCredential) { c.Spec.Rotation.Trigger = "v2" }) }, false},
+		"a rotation without grace": {func(w *world) {
+			w.edit(func(c *iamv1.ClientCredential) { c.Spec.Rotation = &iamv1.RotationSpec{Trigger: "v2"} })
+		}, true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
