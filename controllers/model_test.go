@@ -1,0 +1,603 @@
+package controllers
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
+	"github.com/signet-iam/signet/internal/credential"
+	"github.com/signet-iam/signet/internal/record"
+)
+
+// The model test drives plan through random sequences of everything a user,
+// a GitOps tool or an accident can do to a credential, and after each step
+// checks every secret and every token minted so far against a small
+// reference model: accepted exactly when the model says so. It runs plan
+// and the token server's own acceptance rules (internal/record) in process,
+// without an API server, so thousands of steps take well under a second.
+//
+// make test runs the default budget; make test-model MODEL_SEEDS=...
+// MODEL_STEPS=... runs a longer campaign.
+var (
+	modelSeeds = flag.String("model.seeds", "1,2,3", "comma-separated seeds of the model test")
+	modelSteps = flag.Int("model.steps", 10000, "steps per seed of the model test")
+)
+
+const (
+	modelValidFor = 3 * time.Hour
+	modelGrace    = 30 * time.Minute
+	modelLifetime = time.Hour
+)
+
+// stepKind is one thing that can happen.
+type stepKind int
+
+const (
+	stepRevoke stepKind = iota
+	stepUnrevoke
+	stepDisable
+	stepEnable
+	stepRotateGrace
+	stepRotateNoGrace
+	stepTrigger
+	stepRuleAdd
+	stepRuleRemove
+	stepRuleExpire
+	stepAccountDelete
+	stepAccountRecreate
+	stepCredentialDelete
+	stepCredentialCreate
+	stepRecordDelete
+	stepRecordCorrupt
+	stepTime
+	stepKinds
+)
+
+var stepNames = [...]string{"revoke", "un-revoke", "disable", "enable", "rotate-with-grace", "rotate-without-grace",
+	"trigger", "rule-add", "rule-remove", "rule-expire", "account-delete", "account-recreate",
+	"credential-delete", "credential-create", "record-delete", "record-corrupt", "time"}
+
+// step is one step with its parameters drawn up front, so that a failing
+// sequence can be replayed with steps left out.
+type step struct {
+	kind stepKind
+	// rule is the rule a rule step acts on (0-2); scopes its scopes and
+	// ruleFor how long an added rule lasts (0: no expiry).
+	rule    int
+	scopes  []string
+	ruleFor time.Duration
+	// orphan is the deletion policy of a created credential.
+	orphan bool
+	// daysValid of a re-created account (0: no expiry).
+	daysValid int32
+	// advance is how far time moves.
+	advance time.Duration
+	// corrupt is what a corrupted record holds.
+	corrupt string
+	// pick chooses the scopes a token asks for.
+	pick uint64
+}
+
+func (s step) String() string {
+	switch s.kind {
+	case stepRuleAdd:
+		return fmt.Sprintf("rule-add(r%d %v for %v)", s.rule, s.scopes, s.ruleFor)
+	case stepRuleRemove, stepRuleExpire:
+		return fmt.Sprintf("%s(r%d)", stepNames[s.kind], s.rule)
+	case stepAccountRecreate:
+		return fmt.Sprintf("account-recreate(daysValid %d)", s.daysValid)
+	case stepCredentialCreate:
+		return fmt.Sprintf("credential-create(orphan %v)", s.orphan)
+	case stepRecordCorrupt:
+		return fmt.Sprintf("record-corrupt(%q)", s.corrupt)
+	case stepTime:
+		return fmt.Sprintf("time(+%v)", s.advance)
+	}
+	return stepNames[s.kind]
+}
+
+var corruptions = []string{"{", `{"version":99,"clientId":"x"}`, `null`, `{"version":2}`}
+
+func randomSteps(rng *rand.Rand, n int) []step {
+	out := make([]step, n)
+	for i := range out {
+		s := step{kind: stepKind(rng.IntN(int(stepKinds))), rule: rng.IntN(3), orphan: rng.IntN(2) == 0, pick: rng.Uint64(),
+			corrupt: corruptions[rng.IntN(len(corruptions))]}
+		for _, sc := range []string{"a", "b", "c"} {
+			if rng.IntN(2) == 0 {
+				s.scopes = append(s.scopes, sc)
+			}
+		}
+		if rng.IntN(2) == 0 {
+			s.ruleFor = time.Duration(1+rng.IntN(360)) * time.Minute
+		}
+		if rng.IntN(3) == 0 {
+			s.daysValid = int32(1 + rng.IntN(3))
+		}
+		switch {
+		case rng.IntN(8) == 0:
+			s.advance = time.Duration(1+rng.IntN(30)) * time.Hour
+		default:
+			s.advance = time.Duration(1+rng.IntN(900)) * time.Second
+		}
+		out[i] = s
+	}
+	return out
+}
+
+// modelSecret is a secret the implementation issued, with what the model
+// knows of it.
+type modelSecret struct {
+	clientID, value, hash string
+	issuedAt              time.Time
+	// dead is set by an event after which the secret must never work again.
+	dead bool
+	// current is set while it is the credential's current secret;
+	// graceUntil once a rotation with grace superseded it.
+	current    bool
+	graceUntil time.Time
+}
+
+// modelToken is a token minted through the implementation.
+type modelToken struct {
+	clientID string
+	issued   time.Time
+	exp      time.Time
+	scopes   []string
+	dead     bool
+}
+
+type modelRule struct {
+	scopes  []string
+	expires time.Time // zero: never
+}
+
+// model is the reference: a few lines per event, written from the
+// guarantees in docs/revocation.md rather than from the implementation.
+type model struct {
+	w     *world
+	rules [3]*modelRule
+	// grantsAtReconcile are the scopes compiled at the last reconcile.
+	grantsAtReconcile []string
+	secrets           []*modelSecret
+	tokens            []*modelToken
+}
+
+func (m *model) credLive() bool { return m.w.cred != nil }
+
+func (m *model) accountUsable(now time.Time) bool {
+	a := m.w.account
+	if a == nil || a.Spec.Disabled {
+		return false
+	}
+	exp := accountExpiry(a)
+	return exp == nil || now.Before(*exp)
+}
+
+// credentialExpiry is when the credential stops: its current secret's
+// validity and its account's expiry.
+func (m *model) credentialExpiry(cur *modelSecret) time.Time {
+	var exp time.Time
+	if cur != nil {
+		exp = cur.issuedAt.Add(modelValidFor)
+	}
+	if m.w.account != nil {
+		exp = earliest(exp, deref(accountExpiry(m.w.account)))
+	}
+	return exp
+}
+
+func (m *model) current() *modelSecret {
+	for _, s := range m.secrets {
+		if s.current && !s.dead {
+			return s
+		}
+	}
+	return nil
+}
+
+// secretOK is the model's answer for one secret at now.
+func (m *model) secretOK(s *modelSecret, now time.Time) bool {
+	if s.dead || !m.credLive() || s.clientID != m.w.clientID() || m.w.cred.Spec.Revoked || !m.accountUsable(now) {
+		return false
+	}
+	if exp := m.credentialExpiry(m.current()); !exp.IsZero() && !now.Before(exp) {
+		return false
+	}
+	if s.current {
+		return true
+	}
+	return !s.graceUntil.IsZero() && now.Before(s.graceUntil)
+}
+
+// tokenOK is the model's answer for one token at now.
+func (m *model) tokenOK(t *modelToken, now time.Time) bool {
+	if t.dead || !now.Before(t.exp) || !m.credLive() || t.clientID != m.w.clientID() || m.w.cred.Spec.Revoked || !m.accountUsable(now) {
+		return false
+	}
+	if exp := m.credentialExpiry(m.current()); !exp.IsZero() && !now.Before(exp) {
+		return false
+	}
+	return subset(t.scopes, m.grants(now))
+}
+
+// grants is the union of the scopes of the rules in force.
+func (m *model) grants(now time.Time) []string {
+	var out []string
+	for _, r := range m.rules {
+		if r != nil && (r.expires.IsZero() || now.Before(r.expires)) {
+			out = append(out, r.scopes...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// grantsExpiry is the earliest expiry among the rules in force.
+func (m *model) grantsExpiry(now time.Time) time.Time {
+	var out time.Time
+	for _, r := range m.rules {
+		if r != nil && !r.expires.IsZero() && now.Before(r.expires) {
+			out = earliest(out, r.expires)
+		}
+	}
+	return out
+}
+
+func (m *model) killSecrets() {
+	for _, s := range m.secrets {
+		s.dead = true
+	}
+}
+
+func (m *model) killTokens() {
+	for _, t := range m.tokens {
+		t.dead = true
+	}
+}
+
+func (m *model) syncRules() {
+	m.w.rules = nil
+	for i, r := range m.rules {
+		if r == nil {
+			continue
+		}
+		ar := worldRule("r"+strconv.Itoa(i), r.scopes...)
+		if !r.expires.IsZero() {
+			ar.Spec.ExpiresAt = &metav1.Time{Time: r.expires}
+		}
+		m.w.rules = append(m.w.rules, *ar)
+	}
+}
+
+// apply performs one step on the world and tells the model. It returns
+// whether the implementation must now hold a new secret, and whether a
+// rotation with grace is what replaced the old one.
+func (m *model) apply(s step) (wantNew, grace bool) {
+	w := m.w
+	hasSecret := m.credLive() && !w.cred.Spec.Revoked
+	switch s.kind {
+	case stepRevoke:
+		if hasSecret {
+			w.edit(func(c *iamv1.ClientCredential) { c.Spec.Revoked = true })
+			m.killSecrets()
+			m.killTokens()
+		}
+	case stepUnrevoke:
+		if m.credLive() && w.cred.Spec.Revoked {
+			w.edit(func(c *iamv1.ClientCredential) { c.Spec.Revoked = false })
+			return true, false
+		}
+	case stepDisable:
+		if w.account != nil && !w.account.Spec.Disabled {
+			w.account.Spec.Disabled = true
+			m.killTokens()
+		}
+	case stepEnable:
+		if w.account != nil {
+			w.account.Spec.Disabled = false
+		}
+	case stepRotateGrace, stepRotateNoGrace, stepTrigger:
+		if !m.credLive() {
+			return false, false
+		}
+		w.edit(func(c *iamv1.ClientCredential) {
+			switch s.kind {
+			case stepRotateGrace:
+				c.Spec.Rotation.GracePeriod = duration(modelGrace)
+			case stepRotateNoGrace:
+				c.Spec.Rotation.GracePeriod = nil
+			}
+			c.Spec.Rotation.Trigger = strconv.Itoa(int(c.Generation))
+		})
+		return hasSecret, w.cred.Spec.Rotation.GracePeriod != nil
+	case stepRuleAdd:
+		r := &modelRule{scopes: s.scopes}
+		if s.ruleFor > 0 {
+			r.expires = w.now.Add(s.ruleFor)
+		}
+		m.rules[s.rule] = r
+		m.syncRules()
+	case stepRuleRemove:
+		m.rules[s.rule] = nil
+		m.syncRules()
+	case stepRuleExpire:
+		if r := m.rules[s.rule]; r != nil && (r.expires.IsZero() || w.now.Before(r.expires)) {
+			r.expires = w.now
+			m.syncRules()
+		}
+	case stepAccountDelete:
+		if w.account != nil {
+			w.account = nil
+			m.killSecrets()
+			m.killTokens()
+			return hasSecret, false
+		}
+	case stepAccountRecreate:
+		w.createAccount()
+		if s.daysValid > 0 {
+			w.account.Spec.DaysValid = ptr(s.daysValid)
+		}
+		m.killSecrets()
+		m.killTokens()
+		return hasSecret, false
+	case stepCredentialDelete:
+		if m.credLive() {
+			w.deleteCredential()
+			m.killSecrets()
+			m.killTokens()
+		}
+	case stepCredentialCreate:
+		if !m.credLive() {
+			w.createCredential(func(c *iamv1.ClientCredential) {
+				c.Spec.ValidFor = duration(modelValidFor)
+				c.Spec.Rotation = &iamv1.RotationSpec{Trigger: "0"}
+				if s.orphan {
+					c.Spec.DeletionPolicy = iamv1.OrphanPolicy
+				}
+			})
+			return true, false
+		}
+	case stepRecordDelete, stepRecordCorrupt:
+		if !m.credLive() {
+			return false, false
+		}
+		if s.kind == stepRecordDelete {
+			delete(w.records, w.clientID())
+		} else {
+			w.records[w.clientID()] = []byte(s.corrupt)
+		}
+		m.killSecrets()
+		m.killTokens()
+		return hasSecret, false
+	case stepTime:
+		w.now = w.now.Add(s.advance)
+	}
+	return false, false
+}
+
+// run plays steps from a fresh world and returns the first disagreement.
+func runModel(t testing.TB, steps []step) error {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := newWorld(t, start)
+	m := &model{w: w}
+	w.createAccount()
+	wantNew, _ := m.apply(step{kind: stepCredentialCreate})
+	w.reconcile()
+	if err := m.afterReconcile(wantNew, false, start); err != nil {
+		return err
+	}
+	for i, s := range steps {
+		// Every event happens after the one before it, if only just.
+		w.now = w.now.Add(time.Millisecond)
+		wantNew, grace := m.apply(s)
+		if s.kind == stepTime {
+			if err := m.check(); err != nil {
+				return fmt.Errorf("step %d %v, before the reconcile: %w", i, s, err)
+			}
+		}
+		if m.credLive() {
+			w.reconcile()
+		}
+		if err := m.afterReconcile(wantNew, grace, w.now); err != nil {
+			return fmt.Errorf("step %d %v: %w", i, s, err)
+		}
+		if err := m.check(); err != nil {
+			return fmt.Errorf("step %d %v: %w", i, s, err)
+		}
+		if err := m.mint(s.pick); err != nil {
+			return fmt.Errorf("step %d %v: %w", i, s, err)
+		}
+	}
+	return nil
+}
+
+// afterReconcile registers a secret the implementation issued and checks
+// it issued one exactly when it had to; a withdrawn grant kills tokens.
+func (m *model) afterReconcile(wantNew, grace bool, now time.Time) error {
+	if g := m.grants(now); !subset(m.grantsAtReconcile, g) {
+		m.killTokens()
+	}
+	m.grantsAtReconcile = m.grants(now)
+	if !m.credLive() {
+		return nil
+	}
+	value := m.w.secret()
+	cur := m.current()
+	isNew := value != "" && (cur == nil || cur.value != value || cur.clientID != m.w.clientID())
+	if isNew != wantNew {
+		return fmt.Errorf("a new secret was issued = %v, the model expects %v", isNew, wantNew)
+	}
+	if !isNew {
+		return nil
+	}
+	for _, s := range m.secrets {
+		if s.current && grace && s == cur {
+			s.graceUntil = earliest(now.Add(modelGrace), s.issuedAt.Add(modelValidFor))
+		} else if s.current || !s.graceUntil.IsZero() {
+			s.dead = true
+		}
+		s.current = false
+	}
+	if !grace {
+		m.killTokens()
+	}
+	issued := parseIssuance(m.w.workload.Annotations).issuedAt
+	m.secrets = append(m.secrets, &modelSecret{clientID: m.w.clientID(), value: value, issuedAt: issued, current: true,
+		hash: m.w.hasher.Hash(credential.SecretDomain, value)})
+	return nil
+}
+
+// check compares every secret and token with the model at the world's time.
+func (m *model) check() error {
+	now := m.w.now
+	recs := map[string]*record.Record{}
+	for _, s := range m.secrets {
+		_, got := m.implAccepts(recs, s, now)
+		if want := m.secretOK(s, now); got != want {
+			return fmt.Errorf("secret issued at %v (dead %v, current %v, grace until %v): accepted %v, the model says %v",
+				s.issuedAt.Format(time.RFC3339), s.dead, s.current, s.graceUntil.Format(time.RFC3339), got, want)
+		}
+	}
+	live := m.tokens[:0]
+	for _, t := range m.tokens {
+		got := implActive(recs, m.w, t, now)
+		if want := m.tokenOK(t, now); got != want {
+			return fmt.Errorf("token minted at %v, expiring %v, scopes %v (dead %v): active %v, the model says %v",
+				t.issued.Format(time.RFC3339), t.exp.Format(time.RFC3339), t.scopes, t.dead, got, want)
+		}
+		if now.Before(t.exp) {
+			live = append(live, t) // an expired token never comes back
+		}
+	}
+	m.tokens = live
+	return nil
+}
+
+// storedRecord parses a client's record once per check, as the token
+// server's index holds it.
+func storedRecord(recs map[string]*record.Record, w *world, clientID string) *record.Record {
+	rec, ok := recs[clientID]
+	if !ok {
+		if data, found := w.records[clientID]; found {
+			rec, _ = record.Parse(data)
+		}
+		recs[clientID] = rec
+	}
+	return rec
+}
+
+// implAccepts is the token server's verdict on a secret: the client's
+// record is usable and one of its accepted hashes matches. Hashes are
+// compared as strings, as Verify does for one hash key, to keep the test fast.
+func (m *model) implAccepts(recs map[string]*record.Record, s *modelSecret, now time.Time) (*record.Record, bool) {
+	rec := storedRecord(recs, m.w, s.clientID)
+	if rec == nil {
+		return nil, false
+	}
+	if ok, _ := rec.Usable(now); !ok {
+		return nil, false
+	}
+	return rec.MatchSecret(now, func(hash string) bool { return hash == s.hash })
+}
+
+// implActive is introspection's verdict on a token: not expired, and its
+// client's record still backs it.
+func implActive(recs map[string]*record.Record, w *world, t *modelToken, now time.Time) bool {
+	rec := storedRecord(recs, w, t.clientID)
+	return rec != nil && now.Before(t.exp) && rec.Backs(t.issued, now, t.scopes, nil, "")
+}
+
+// mint obtains a token with every secret the implementation accepts, as
+// the token endpoint does, and checks its expiry against the model's caps.
+func (m *model) mint(pick uint64) error {
+	now := m.w.now
+	recs := map[string]*record.Record{}
+	for _, s := range m.secrets {
+		if s.dead || !s.current && s.graceUntil.IsZero() {
+			continue
+		}
+		via, ok := m.implAccepts(recs, s, now)
+		if !ok {
+			continue
+		}
+		var scopes []string
+		if via.GrantsInForce(now) {
+			for i, sc := range via.Scopes {
+				if pick>>uint(i)&1 == 1 {
+					scopes = append(scopes, sc)
+				}
+			}
+		}
+		exp := via.TokenExpiry(now)
+		want := earliest(now.Add(modelLifetime), m.credentialExpiry(m.current()), m.grantsExpiry(now))
+		if !s.current {
+			want = earliest(want, s.graceUntil)
+		}
+		if !exp.Equal(want.Truncate(time.Second)) {
+			return fmt.Errorf("a token minted at %v expires at %v, the model says %v", now.Format(time.RFC3339), exp, want)
+		}
+		m.tokens = append(m.tokens, &modelToken{clientID: s.clientID, issued: now, exp: exp, scopes: scopes})
+	}
+	return nil
+}
+
+// shrink removes chunks of steps, halving the chunk size down to single
+// steps, while the sequence still fails, and returns the shortest failing
+// sequence found.
+func shrink(t testing.TB, steps []step) []step {
+	for size := len(steps) / 2; size >= 1; size /= 2 {
+		for changed := true; changed; {
+			changed = false
+			for i := 0; i+size <= len(steps); {
+				candidate := slices.Delete(slices.Clone(steps), i, i+size)
+				if runModel(t, candidate) != nil {
+					steps, changed = candidate, true
+				} else {
+					i += size
+				}
+			}
+		}
+	}
+	return steps
+}
+
+func TestModelNoSequenceRevivesASecretOrToken(t *testing.T) {
+	for _, field := range strings.Split(*modelSeeds, ",") {
+		seed, err := strconv.ParseUint(strings.TrimSpace(field), 10, 64)
+		if err != nil {
+			t.Fatalf("bad seed %q", field)
+		}
+		t.Run("seed="+field, func(t *testing.T) {
+			steps := randomSteps(rand.New(rand.NewPCG(seed, seed)), *modelSteps)
+			err := runModel(t, steps)
+			if err == nil {
+				return
+			}
+			// Shrink from the prefix that fails.
+			prefix := steps
+			for lo, hi := 0, len(steps); lo < hi; {
+				mid := (lo + hi) / 2
+				if runModel(t, steps[:mid+1]) != nil {
+					hi, prefix = mid, steps[:mid+1]
+				} else {
+					lo = mid + 1
+				}
+			}
+			small := shrink(t, prefix)
+			var names []string
+			for _, s := range small {
+				names = append(names, s.String())
+			}
+			t.Fatalf("%v\nshrunk to %d steps: %s\n%v", err, len(small), strings.Join(names, ", "), runModel(t, small))
+		})
+	}
+}
