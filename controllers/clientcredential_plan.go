@@ -41,6 +41,9 @@ type outcome struct {
 	writeRecord bool
 	// restartStamp is set when rollout restart targets must carry it.
 	restartStamp string
+	// notBefore is the record's NotBefore once moved: no new secret is
+	// issued before it.
+	notBefore *time.Time
 	// nameTaken is set when the workload Secret's name belongs to another
 	// credential or to a Secret Signet did not create.
 	nameTaken bool
@@ -81,6 +84,7 @@ func plan(s *snapshot, now time.Time) (*outcome, error) {
 	prev, rebuilt := previousRecord(s)
 	rec := baseRecord(s, o)
 	moveNotBefore(s, o, rec, prev, rebuilt)
+	o.notBefore = rec.NotBefore
 	w, err := planWorkload(s, o, rec, prev)
 	if err != nil {
 		return nil, err
@@ -199,7 +203,8 @@ func moveNotBefore(s *snapshot, o *outcome, rec, prev *record.Record, rebuilt bo
 	if prev == nil {
 		// A first record: nothing before it was ever valid. A lost one:
 		// whatever it held is forgotten, so nothing before now is.
-		rec.NotBefore, rec.TokensNotBefore = &now, &now
+		kill := killTime(s, nil, now)
+		rec.NotBefore, rec.TokensNotBefore = &kill, &kill
 		if rebuilt {
 			o.notify(true, iamv1.RecordRebuiltReason, "RebuildRecord",
 				"The credential record of client_id %s was missing or unreadable; rebuilt it: earlier secrets and tokens are invalid", s.clientID)
@@ -207,7 +212,10 @@ func moveNotBefore(s *snapshot, o *outcome, rec, prev *record.Record, rebuilt bo
 		return
 	}
 	rec.NotBefore, rec.TokensNotBefore = prev.NotBefore, prev.TokensNotBefore
-	both := func() { bump(&rec.NotBefore, now); bump(&rec.TokensNotBefore, now) }
+	// A kill reaches every secret that exists, even one stamped at or after
+	// this instant by a clock ahead of this one (another manager replica).
+	kill := killTime(s, prev, now)
+	both := func() { bump(&rec.NotBefore, kill); bump(&rec.TokensNotBefore, kill) }
 	// A version 1 record has no account UID: it is adopted as is.
 	if prev.AccountUID != "" && prev.AccountUID != rec.AccountUID {
 		both()
@@ -222,6 +230,27 @@ func moveNotBefore(s *snapshot, o *outcome, rec, prev *record.Record, rebuilt bo
 	if !subset(prev.Scopes, rec.Scopes) || !subset(prev.Audiences, rec.Audiences) {
 		bump(&rec.TokensNotBefore, now)
 	}
+}
+
+// killTime is the not-before that invalidates everything issued so far:
+// now, or just after the latest issue time the record or the workload
+// Secret holds when that is not before now.
+func killTime(s *snapshot, prev *record.Record, now time.Time) time.Time {
+	at := now.UTC()
+	later := func(t *time.Time) {
+		if t != nil && !t.Before(at) {
+			at = t.Add(time.Nanosecond).UTC()
+		}
+	}
+	for _, m := range materialOf(prev) {
+		later(m.issuedAt)
+	}
+	if ws := s.workloadSecret; ws != nil && len(ws.Data[valueKey(s.obj)]) > 0 {
+		if is := parseIssuance(ws.Annotations); !is.issuedAt.IsZero() {
+			later(&is.issuedAt)
+		}
+	}
+	return at
 }
 
 // bump moves a not-before to at, never back.

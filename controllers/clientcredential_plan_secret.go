@@ -114,12 +114,18 @@ func newWorkload(s *snapshot, o *outcome, reason, trigger string, graceUntil *ti
 	if err != nil {
 		return nil, err
 	}
+	// Never before the not-before, which a kill may have set just past
+	// now: a new secret must be valid.
+	issuedAt := o.now
+	if nb := o.notBefore; nb != nil && nb.After(issuedAt) {
+		issuedAt = *nb
+	}
 	return &workload{value: value, issuance: issuance{
-		issuedAt:   o.now,
+		issuedAt:   issuedAt,
 		reason:     reason,
 		trigger:    trigger,
 		graceUntil: graceUntil,
-		digest:     s.hasher.Hash(credential.BindingDomain, bindingInput(s.clientID, o.now, value)),
+		digest:     s.hasher.Hash(credential.BindingDomain, bindingInput(s.clientID, issuedAt, value)),
 	}}, nil
 }
 

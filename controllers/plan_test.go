@@ -199,6 +199,31 @@ func TestPlanNotBeforeMoves(t *testing.T) {
 	}
 }
 
+// TestPlanKillsWhatWasIssuedAtTheSameInstant: a kill reaches a secret
+// issued at the very instant, or later by a clock that runs ahead (another
+// manager replica), and the secret issued in its place is valid.
+func TestPlanKillsWhatWasIssuedAtTheSameInstant(t *testing.T) {
+	for name, skew := range map[string]time.Duration{"same instant": 0, "clock behind": -time.Second} {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, phaseNow)
+			w.createAccount()
+			w.createCredential(nil)
+			w.reconcile()
+			old := w.secret()
+			w.now = phaseNow.Add(skew)
+			w.createAccount()
+			w.reconcile()
+			if _, ok := w.accepts(w.clientID(), old); ok {
+				t.Error("the secret of the replaced account is still accepted")
+			}
+			w.now = phaseNow.Add(time.Millisecond)
+			if _, ok := w.accepts(w.clientID(), w.secret()); !ok || w.secret() == old {
+				t.Error("the reissued secret is not accepted")
+			}
+		})
+	}
+}
+
 func worldRule(name string, scopes ...string) *iamv1.AccessRule {
 	r := rule(name, []string{"svc"}, scopes...)
 	r.Namespace = worldNS
