@@ -570,6 +570,31 @@ func shrink(t testing.TB, steps []step) []step {
 	return steps
 }
 
+// TestModelKnownSequences replays the sequences that once revived a
+// secret or token (docs/design/0009-not-before.md).
+func TestModelKnownSequences(t *testing.T) {
+	for name, steps := range map[string][]step{
+		"account re-created at the instant of issue": {{kind: stepAccountRecreate}},
+		"account deleted, record lost, rotated, account re-created": {
+			{kind: stepAccountDelete}, {kind: stepRecordDelete}, {kind: stepRotateNoGrace}, {kind: stepAccountRecreate}},
+		"grant withdrawn and added back": {
+			{kind: stepRuleAdd, rule: 1, scopes: []string{"a", "b"}}, {kind: stepRuleRemove, rule: 1},
+			{kind: stepRuleAdd, rule: 1, scopes: []string{"a", "b"}}},
+		"record corrupted":                  {{kind: stepRecordCorrupt, corrupt: "null"}},
+		"expired secret rotated with grace": {{kind: stepRotateGrace}, {kind: stepTime, advance: 6 * time.Hour}, {kind: stepTrigger}},
+		"orphaned Secret and a re-created credential": {
+			{kind: stepCredentialDelete}, {kind: stepCredentialCreate, orphan: true}, {kind: stepCredentialDelete}, {kind: stepCredentialCreate}},
+		"revoked, record lost, un-revoked": {{kind: stepRevoke}, {kind: stepRecordDelete}, {kind: stepUnrevoke}},
+		"disabled, enabled":                {{kind: stepDisable}, {kind: stepEnable}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := runModel(t, steps); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
 func TestModelNoSequenceRevivesASecretOrToken(t *testing.T) {
 	for _, field := range strings.Split(*modelSeeds, ",") {
 		seed, err := strconv.ParseUint(strings.TrimSpace(field), 10, 64)
