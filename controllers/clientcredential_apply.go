@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -223,30 +222,4 @@ func (r *ClientCredentialReconciler) releaseWorkloadSecret(ctx context.Context, 
 		return fmt.Errorf("deleting workload Secret %s: %s", secret.Name, safeReason(err))
 	}
 	return nil
-}
-
-// hashKeyCache keeps the Hasher of the hash keyring Secret, rebuilt only when
-// the Secret's resourceVersion changes.
-type hashKeyCache struct {
-	mu      sync.Mutex
-	version string
-	cached  *credential.Hasher
-}
-
-func (c *hashKeyCache) hasher(secret *corev1.Secret) (*credential.Hasher, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cached != nil && c.version == secret.ResourceVersion {
-		return c.cached, nil
-	}
-	ring, err := record.ParseHashKeyring(secret.Data[record.KeysKey])
-	if err != nil {
-		return nil, err
-	}
-	h, err := ring.Hasher()
-	if err != nil {
-		return nil, fmt.Errorf("hash key Secret %s is unusable: %w", secret.Name, err)
-	}
-	c.cached, c.version = h, secret.ResourceVersion
-	return h, nil
 }

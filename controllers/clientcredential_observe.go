@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"context"
+	"fmt"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -108,4 +110,26 @@ func (r *ClientCredentialReconciler) observeRecord(ctx context.Context, clientID
 		return nil, err
 	}
 	return secret.Data[record.RecordKey], nil
+}
+
+// hashKeyCache keeps the Hasher of the hash keyring Secret, rebuilt only when
+// the Secret's resourceVersion changes.
+type hashKeyCache struct {
+	mu      sync.Mutex
+	version string
+	cached  *credential.Hasher
+}
+
+func (c *hashKeyCache) hasher(secret *corev1.Secret) (*credential.Hasher, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cached != nil && c.version == secret.ResourceVersion {
+		return c.cached, nil
+	}
+	h, err := record.HasherFromSecret(secret.Data)
+	if err != nil {
+		return nil, fmt.Errorf("hash key Secret %s is unusable: %w", secret.Name, err)
+	}
+	c.cached, c.version = h, secret.ResourceVersion
+	return h, nil
 }
