@@ -1,6 +1,12 @@
 package controllers
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -14,6 +20,7 @@ import (
 
 	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
 	"github.com/signet-iam/signet/internal/credential"
+	"github.com/signet-iam/signet/internal/publickeys"
 	"github.com/signet-iam/signet/internal/record"
 )
 
@@ -58,12 +65,14 @@ const (
 	stepRecordDelete
 	stepRecordCorrupt
 	stepTime
+	stepKeyAdd
+	stepKeyRemove
 	stepKinds
 )
 
 var stepNames = [...]string{"revoke", "un-revoke", "disable", "enable", "rotate-with-grace", "rotate-without-grace",
 	"trigger", "rule-add", "rule-remove", "rule-expire", "account-delete", "account-recreate",
-	"credential-delete", "credential-create", "record-delete", "record-corrupt", "time"}
+	"credential-delete", "credential-create", "record-delete", "record-corrupt", "time", "key-add", "key-remove"}
 
 // step is one step with its parameters drawn up front, so that a failing
 // sequence can be replayed with steps left out.
@@ -100,6 +109,8 @@ func (s step) String() string {
 		return fmt.Sprintf("record-corrupt(%q)", s.corrupt)
 	case stepTime:
 		return fmt.Sprintf("time(+%v)", s.advance)
+	case stepKeyAdd, stepKeyRemove:
+		return fmt.Sprintf("%s(k%d)", stepNames[s.kind], s.rule)
 	}
 	return stepNames[s.kind]
 }
@@ -163,8 +174,14 @@ type modelRule struct {
 // model is the reference: a few lines per event, written from the
 // guarantees in docs/revocation.md rather than from the implementation.
 type model struct {
-	w     *world
-	rules [3]*modelRule
+	w *world
+	// keys is set for a PrivateKeyJWT credential with supplied public keys:
+	// no secret, keys from a pool of three (the rule field of a key step
+	// picks one), listed in spec.publicKeys.
+	keys   bool
+	pool   *keyPool
+	keySet [3]bool
+	rules  [3]*modelRule
 	// grantsAtReconcile are the scopes compiled at the last reconcile.
 	grantsAtReconcile []string
 	secrets           []*modelSecret
@@ -186,7 +203,10 @@ func (m *model) accountUsable(now time.Time) bool {
 // validity and its account's expiry.
 func (m *model) credentialExpiry(cur *modelSecret) time.Time {
 	var exp time.Time
-	if cur != nil {
+	switch {
+	case m.keys && m.credLive():
+		exp = m.w.cred.CreationTimestamp.Add(modelValidFor)
+	case cur != nil:
 		exp = cur.issuedAt.Add(modelValidFor)
 	}
 	if m.w.account != nil {
@@ -283,7 +303,7 @@ func (m *model) syncRules() {
 // rotation with grace is what replaced the old one.
 func (m *model) apply(s step) (wantNew, grace bool) {
 	w := m.w
-	hasSecret := m.credLive() && !w.cred.Spec.Revoked
+	hasSecret := m.credLive() && !w.cred.Spec.Revoked && !m.keys
 	switch s.kind {
 	case stepRevoke:
 		if hasSecret {
@@ -294,7 +314,7 @@ func (m *model) apply(s step) (wantNew, grace bool) {
 	case stepUnrevoke:
 		if m.credLive() && w.cred.Spec.Revoked {
 			w.edit(func(c *iamv1.ClientCredential) { c.Spec.Revoked = false })
-			return true, false
+			return !m.keys, false
 		}
 	case stepDisable:
 		if w.account != nil && !w.account.Spec.Disabled {
@@ -318,7 +338,7 @@ func (m *model) apply(s step) (wantNew, grace bool) {
 			}
 			c.Spec.Rotation.Trigger = strconv.Itoa(int(c.Generation))
 		})
-		return hasSecret, w.cred.Spec.Rotation.GracePeriod != nil
+		return hasSecret, w.cred.Spec.Rotation.GracePeriod != nil && hasSecret
 	case stepRuleAdd:
 		r := &modelRule{scopes: s.scopes}
 		if s.ruleFor > 0 {
@@ -363,8 +383,12 @@ func (m *model) apply(s step) (wantNew, grace bool) {
 				if s.orphan {
 					c.Spec.DeletionPolicy = iamv1.OrphanPolicy
 				}
+				if m.keys {
+					m.keySet = [3]bool{true}
+					c.Spec.Type, c.Spec.PublicKeys = iamv1.PrivateKeyJWTType, &iamv1.PublicKeys{PEM: m.pool.pem(m.keySet)}
+				}
 			})
-			return true, false
+			return !m.keys, false
 		}
 	case stepRecordDelete, stepRecordCorrupt:
 		if !m.credLive() {
@@ -380,15 +404,29 @@ func (m *model) apply(s step) (wantNew, grace bool) {
 		return hasSecret, false
 	case stepTime:
 		w.now = w.now.Add(s.advance)
+	case stepKeyAdd, stepKeyRemove:
+		if !m.keys || !m.credLive() {
+			return false, false
+		}
+		next := m.keySet
+		next[s.rule] = s.kind == stepKeyAdd
+		if next == ([3]bool{}) {
+			return false, false // spec.publicKeys needs a key
+		}
+		if m.keySet[s.rule] && !next[s.rule] {
+			m.killTokens()
+		}
+		m.keySet = next
+		w.edit(func(c *iamv1.ClientCredential) { c.Spec.PublicKeys.PEM = m.pool.pem(m.keySet) })
 	}
 	return false, false
 }
 
 // run plays steps from a fresh world and returns the first disagreement.
-func runModel(t testing.TB, steps []step) error {
+func runModel(t testing.TB, steps []step, keys *keyPool) error {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	w := newWorld(t, start)
-	m := &model{w: w}
+	m := &model{w: w, keys: keys != nil, pool: keys}
 	w.createAccount()
 	wantNew, _ := m.apply(step{kind: stepCredentialCreate})
 	w.reconcile()
@@ -467,6 +505,14 @@ func (m *model) check() error {
 				s.issuedAt.Format(time.RFC3339), s.dead, s.current, s.graceUntil.Format(time.RFC3339), got, want)
 		}
 	}
+	if m.keys {
+		for i := range m.keySet {
+			got := m.implAcceptsKey(recs, i, now)
+			if want := m.keyOK(i, now); got != want {
+				return fmt.Errorf("key k%d: accepted %v, the model says %v", i, got, want)
+			}
+		}
+	}
 	live := m.tokens[:0]
 	for _, t := range m.tokens {
 		got := implActive(recs, m.w, t, now)
@@ -516,11 +562,26 @@ func implActive(recs map[string]*record.Record, w *world, t *modelToken, now tim
 	return rec != nil && now.Before(t.exp) && rec.Backs(t.issued, now, t.scopes, nil, "")
 }
 
-// mint obtains a token with every secret the implementation accepts, as
-// the token endpoint does, and checks its expiry against the model's caps.
+// mint obtains a token with every secret or key the implementation
+// accepts, as the token endpoint does, and checks its expiry against the
+// model's caps.
 func (m *model) mint(pick uint64) error {
 	now := m.w.now
 	recs := map[string]*record.Record{}
+	if m.keys && m.credLive() {
+		for i := range m.keySet {
+			if !m.implAcceptsKey(recs, i, now) {
+				continue
+			}
+			rec := storedRecord(recs, m.w, m.w.clientID())
+			exp := rec.TokenExpiry(now)
+			want := earliest(now.Add(modelLifetime), m.credentialExpiry(nil), m.grantsExpiry(now))
+			if !exp.Equal(want.Truncate(time.Second)) {
+				return fmt.Errorf("a token minted at %v with key k%d expires at %v, the model says %v", now.Format(time.RFC3339), i, exp, want)
+			}
+			m.tokens = append(m.tokens, &modelToken{clientID: m.w.clientID(), issued: now, exp: exp})
+		}
+	}
 	for _, s := range m.secrets {
 		if s.dead || !s.current && s.graceUntil.IsZero() {
 			continue
@@ -553,13 +614,13 @@ func (m *model) mint(pick uint64) error {
 // shrink removes chunks of steps, halving the chunk size down to single
 // steps, while the sequence still fails, and returns the shortest failing
 // sequence found.
-func shrink(t testing.TB, steps []step) []step {
+func shrink(t testing.TB, steps []step, keys *keyPool) []step {
 	for size := len(steps) / 2; size >= 1; size /= 2 {
 		for changed := true; changed; {
 			changed = false
 			for i := 0; i+size <= len(steps); {
 				candidate := slices.Delete(slices.Clone(steps), i, i+size)
-				if runModel(t, candidate) != nil {
+				if runModel(t, candidate, keys) != nil {
 					steps, changed = candidate, true
 				} else {
 					i += size
@@ -588,7 +649,7 @@ func TestModelKnownSequences(t *testing.T) {
 		"disabled, enabled":                {{kind: stepDisable}, {kind: stepEnable}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if err := runModel(t, steps); err != nil {
+			if err := runModel(t, steps, nil); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -601,9 +662,14 @@ func TestModelNoSequenceRevivesASecretOrToken(t *testing.T) {
 		if err != nil {
 			t.Fatalf("bad seed %q", field)
 		}
+		// Odd seeds drive a credential with supplied public keys.
+		var keys *keyPool
+		if seed%2 == 1 {
+			keys = newKeyPool(t)
+		}
 		t.Run("seed="+field, func(t *testing.T) {
 			steps := randomSteps(rand.New(rand.NewPCG(seed, seed)), *modelSteps)
-			err := runModel(t, steps)
+			err := runModel(t, steps, keys)
 			if err == nil {
 				return
 			}
@@ -611,18 +677,89 @@ func TestModelNoSequenceRevivesASecretOrToken(t *testing.T) {
 			prefix := steps
 			for lo, hi := 0, len(steps); lo < hi; {
 				mid := (lo + hi) / 2
-				if runModel(t, steps[:mid+1]) != nil {
+				if runModel(t, steps[:mid+1], keys) != nil {
 					hi, prefix = mid, steps[:mid+1]
 				} else {
 					lo = mid + 1
 				}
 			}
-			small := shrink(t, prefix)
+			small := shrink(t, prefix, keys)
 			var names []string
 			for _, s := range small {
 				names = append(names, s.String())
 			}
-			t.Fatalf("%v\nshrunk to %d steps: %s\n%v", err, len(small), strings.Join(names, ", "), runModel(t, small))
+			t.Fatalf("%v\nshrunk to %d steps (supplied keys %v): %s\n%v", err, len(small), keys != nil, strings.Join(names, ", "), runModel(t, small, keys))
 		})
 	}
+}
+
+// keyPool is three public keys a supplied-keys credential may list, with
+// the JWK form the record holds them in.
+type keyPool struct {
+	pems [3]string
+	jwks [3][]byte
+}
+
+func newKeyPool(t testing.TB) *keyPool {
+	p := &keyPool{}
+	for i := range p.pems {
+		priv, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := x509.MarshalPKIXPublicKey(priv.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.pems[i] = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+		keys, err := publickeys.ParsePEM(p.pems[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.jwks[i] = keys[0].JWK
+	}
+	return p
+}
+
+// pem is spec.publicKeys.pem listing the keys in set.
+func (p *keyPool) pem(set [3]bool) string {
+	var out string
+	for i, in := range set {
+		if in {
+			out += p.pems[i]
+		}
+	}
+	return out
+}
+
+// keyOK is the model's answer for a supplied key: listed, and the
+// credential and its account usable. Keys are the user's declaration, so
+// no event kills them; tokens obtained with them die as secrets' do.
+func (m *model) keyOK(i int, now time.Time) bool {
+	if !m.credLive() || !m.keySet[i] || m.w.cred.Spec.Revoked || !m.accountUsable(now) {
+		return false
+	}
+	exp := m.credentialExpiry(nil)
+	return exp.IsZero() || now.Before(exp)
+}
+
+// implAcceptsKey is the token server's verdict on an assertion signed with
+// key i: the record is usable and lists the key among those accepted.
+func (m *model) implAcceptsKey(recs map[string]*record.Record, i int, now time.Time) bool {
+	if !m.credLive() {
+		return false
+	}
+	rec := storedRecord(recs, m.w, m.w.clientID())
+	if rec == nil {
+		return false
+	}
+	if ok, _ := rec.Usable(now); !ok {
+		return false
+	}
+	for _, k := range rec.AcceptedPublicKeys(now) {
+		if bytes.Equal(k.JWK, m.pool.jwks[i]) {
+			return true
+		}
+	}
+	return false
 }
