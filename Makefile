@@ -80,6 +80,12 @@ test: manifests generate fmt vet controlplane helm build ## Run every test: unit
 	go test $(GO_TEST_FLAGS) ./...
 	go test -tags e2e -count=1 -timeout 15m ./test/e2e/...
 
+MODEL_SEEDS ?= 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20
+MODEL_STEPS ?= 100000
+.PHONY: test-model
+test-model: ## Run the model test of the credential planner longer, e.g. make test-model MODEL_SEEDS=1,2,3 MODEL_STEPS=1000000 ("make test" runs 3 seeds of 10,000 steps).
+	SIGNET_TESTENV=off go test -count=1 -timeout 0 -run '^TestModel' ./controllers/ -model.seeds=$(MODEL_SEEDS) -model.steps=$(MODEL_STEPS)
+
 FUZZTIME ?= 30s
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 30s), e.g. make fuzz FUZZTIME=10m.

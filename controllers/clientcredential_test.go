@@ -208,8 +208,9 @@ func TestDisablingExpiringAndDeletingTheAccountStopTheCredential(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		rec := h.record(g, cc)
 		g.Expect(rec.Disabled).To(BeTrue())
-		g.Expect(rec.RevokedBefore).NotTo(BeNil())
-		epoch = *rec.RevokedBefore
+		g.Expect(rec.TokensNotBefore).NotTo(BeNil())
+		g.Expect(rec.TokensNotBefore.Before(start)).To(BeFalse(), "disabling must move the tokens' not-before")
+		epoch = *rec.TokensNotBefore
 	}).WithTimeout(5 * time.Second).WithPolling(10 * time.Millisecond).Should(Succeed())
 	t.Logf("disabling reached the record in %v", time.Since(start))
 	h.waitFor(cc, func(g Gomega, cc *iamv1.ClientCredential) {
@@ -220,7 +221,7 @@ func TestDisablingExpiringAndDeletingTheAccountStopTheCredential(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		rec := h.record(g, cc)
 		g.Expect(rec.Disabled).To(BeFalse())
-		g.Expect(rec.RevokedBefore.Equal(epoch)).To(BeTrue(), "re-enabling must not revive tokens issued before the account was disabled")
+		g.Expect(rec.TokensNotBefore.Equal(epoch)).To(BeTrue(), "re-enabling must not revive tokens issued before the account was disabled")
 	}).Should(Succeed())
 
 	h.clock.advance(31 * 24 * time.Hour)
@@ -291,7 +292,7 @@ func TestTriggerRotatesAtOnceAndWithoutGraceRevokesOldTokens(t *testing.T) {
 	h.waitReady(cc)
 	g := h.g
 	first := string(h.workloadSecret(cc).Data[keyClientSecret])
-	g.Expect(h.record(g, cc).RevokedBefore).To(BeNil())
+	firstEpoch := *h.record(g, cc).TokensNotBefore
 
 	update(h, cc, func(c *iamv1.ClientCredential) { c.Spec.Rotation.Trigger = "v2" })
 	g.Eventually(func(g Gomega) {
@@ -301,9 +302,9 @@ func TestTriggerRotatesAtOnceAndWithoutGraceRevokesOldTokens(t *testing.T) {
 		rec := h.record(g, cc)
 		g.Expect(rec.Secrets).To(HaveLen(1))
 		g.Expect(h.accepts(rec, first)).To(BeFalse(), "without grace the old secret must stop at once")
-		g.Expect(rec.RevokedBefore).NotTo(BeNil(), "without grace tokens of the old secret must become inactive")
+		g.Expect(rec.TokensNotBefore.After(firstEpoch)).To(BeTrue(), "without grace tokens of the old secret must become inactive")
 		issued := parseIssuance(ws.Annotations).issuedAt
-		g.Expect(rec.RevokedBefore.Equal(issued)).To(BeTrue())
+		g.Expect(rec.TokensNotBefore.Equal(issued)).To(BeTrue())
 	}).Should(Succeed())
 	g.Expect(testutil.ToFloat64(credentialRotations.WithLabelValues(h.ns, iamv1.IssuedReason))).To(BeEquivalentTo(1))
 	g.Expect(testutil.ToFloat64(credentialRotations.WithLabelValues(h.ns, iamv1.RotatedReason))).To(BeEquivalentTo(1))
@@ -324,8 +325,8 @@ func TestRevokeRemovesTheSecretAndUnrevokeIssuesANewOne(t *testing.T) {
 		rec := h.record(g, cc)
 		g.Expect(rec.Revoked).To(BeTrue())
 		g.Expect(rec.Secrets).To(BeEmpty())
-		g.Expect(rec.RevokedBefore).NotTo(BeNil())
-		epoch = *rec.RevokedBefore
+		g.Expect(rec.TokensNotBefore).NotTo(BeNil())
+		epoch = *rec.TokensNotBefore
 		g.Expect(h.workloadSecret(cc).Data).NotTo(HaveKey(keyAPIKey))
 	}).Should(Succeed())
 	h.waitFor(cc, func(g Gomega, cc *iamv1.ClientCredential) {
@@ -343,7 +344,7 @@ func TestRevokeRemovesTheSecretAndUnrevokeIssuesANewOne(t *testing.T) {
 		g.Expect(rec.Revoked).To(BeFalse())
 		g.Expect(h.accepts(rec, second)).To(BeTrue())
 		g.Expect(h.accepts(rec, first)).To(BeFalse())
-		g.Expect(rec.RevokedBefore.Equal(epoch)).To(BeTrue(), "tokens from before the revocation stay inactive")
+		g.Expect(rec.TokensNotBefore.Before(epoch)).To(BeFalse(), "tokens from before the revocation stay inactive")
 	}).Should(Succeed())
 }
 
@@ -364,7 +365,7 @@ func TestDeletedOrEditedWorkloadSecretIsRepairedWithANewSecret(t *testing.T) {
 		rec := h.record(g, cc)
 		g.Expect(h.accepts(rec, second)).To(BeTrue())
 		g.Expect(h.accepts(rec, first)).To(BeFalse(), "the lost secret's hash must be dropped")
-		g.Expect(rec.RevokedBefore).NotTo(BeNil())
+		g.Expect(rec.IssuedBeforeEpoch(parseIssuance(ws.Annotations).issuedAt.Add(-time.Nanosecond))).To(BeTrue())
 	}).Should(Succeed())
 
 	// An edited value is not trusted: Signet cannot vouch for it.
@@ -390,6 +391,9 @@ func TestDeletedOrEditedWorkloadSecretIsRepairedWithANewSecret(t *testing.T) {
 	}).Should(Succeed())
 }
 
+// TestDeletedRecordIsRebuilt: a lost record is rebuilt fail-closed. The
+// secret it accepted is refused and replaced, tokens from before are
+// inactive, and a Warning says so.
 func TestDeletedRecordIsRebuilt(t *testing.T) {
 	h := newHarness(t)
 	cc := h.readyCredential("svc", iamv1.ClientSecretType, nil)
@@ -397,8 +401,17 @@ func TestDeletedRecordIsRebuilt(t *testing.T) {
 	secret := string(h.workloadSecret(cc).Data[keyClientSecret])
 	rec := &corev1.Secret{}
 	rec.Namespace, rec.Name = h.signetNS, record.SecretName(cc.Status.ClientID)
+	deleted := time.Now()
 	g.Expect(k8s.Delete(h.ctx, rec)).To(Succeed())
-	g.Eventually(func(g Gomega) { g.Expect(h.accepts(h.record(g, cc), secret)).To(BeTrue()) }).Should(Succeed())
+	g.Eventually(func(g Gomega) {
+		rebuilt := h.record(g, cc)
+		fresh := string(h.workloadSecret(cc).Data[keyClientSecret])
+		g.Expect(fresh).NotTo(Equal(secret))
+		g.Expect(h.accepts(rebuilt, fresh)).To(BeTrue())
+		g.Expect(h.accepts(rebuilt, secret)).To(BeFalse(), "the secret from before the loss must be refused")
+		g.Expect(rebuilt.IssuedBeforeEpoch(deleted)).To(BeTrue(), "tokens from before the loss must be inactive")
+	}).Should(Succeed())
+	g.Eventually(h.eventReasons).Should(ContainElement(HavePrefix(iamv1.RecordRebuiltReason)))
 }
 
 func TestRotationRestartsTheTargets(t *testing.T) {

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
-	"github.com/signet-iam/signet/internal/credential"
 	"github.com/signet-iam/signet/internal/publickeys"
 	"github.com/signet-iam/signet/internal/record"
 )
@@ -51,6 +50,9 @@ const (
 	// never accepted as a credential) that tells a secret Signet wrote from
 	// one somebody edited in.
 	annDigest = "iam.signet.dev/secret-digest"
+	// annGeneration is the ClientCredential generation the Secret was
+	// written for.
+	annGeneration = "iam.signet.dev/generation"
 	// annRestartedAt is set on rollout restart targets' pod templates.
 	annRestartedAt = "iam.signet.dev/restarted-at"
 )
@@ -118,45 +120,14 @@ func valueKey(obj *iamv1.ClientCredential) string {
 	}
 }
 
-// reconcileWorkloadSecret decides whether the credential needs a new secret
-// (first issue, rotation, trigger, repair) and writes the workload Secret.
-// It is the first write of a new secret: the record is derived from it.
-func (r *ClientCredentialReconciler) reconcileWorkloadSecret(ctx context.Context, s *credentialScope) error {
-	obj := s.obj
-	name := workloadSecretName(obj)
-	existing, err := r.currentWorkloadSecret(ctx, obj.Namespace, name)
-	if err != nil {
-		return err
-	}
-	if existing != nil && !r.mayWrite(existing, obj) {
-		r.stallOnSecretName(s, existing)
-		s.stop = true
-		return nil
-	}
-
-	desired, err := r.desiredWorkload(s, existing)
-	if err != nil {
-		return err
-	}
-	if existing == nil || obj.Status.ObservedGeneration != obj.Generation || !workloadUpToDate(existing, r.workloadData(s, desired), desired.annotations()) {
-		if err := r.applyWorkloadSecret(ctx, s, name, desired); err != nil {
-			return err
-		}
-		if desired.issuedAt.Equal(s.now) && desired.value != "" {
-			credentialRotations.WithLabelValues(obj.Namespace, desired.reason).Inc()
-			r.Notifier.normal(ctx, obj, desired.reason, "IssueSecret", "%s a new %s in Secret %s", issueVerb(desired.reason), obj.Spec.Type, name)
-		}
-	}
-	s.workload = desired
-	return nil
-}
-
 func issueVerb(reason string) string {
 	switch reason {
 	case iamv1.RotatedReason:
 		return "Rotated: wrote"
 	case iamv1.RepairedReason:
 		return "Repaired: the workload Secret was deleted or edited; wrote"
+	case iamv1.ReissuedReason:
+		return "Reissued: the secret it held predates the credential's not-before (its account or record was replaced); wrote"
 	}
 	return "Issued: wrote"
 }
@@ -184,7 +155,7 @@ func (r *ClientCredentialReconciler) currentWorkloadSecret(ctx context.Context, 
 // mayWrite reports whether obj may write existing: it controls it, or the
 // Secret is a Signet workload Secret of this name that nobody controls (left
 // behind with deletionPolicy Orphan).
-func (r *ClientCredentialReconciler) mayWrite(existing *corev1.Secret, obj *iamv1.ClientCredential) bool {
+func mayWrite(existing *corev1.Secret, obj *iamv1.ClientCredential) bool {
 	if ref := metav1.GetControllerOf(existing); ref != nil {
 		return ref.UID == obj.UID
 	}
@@ -202,105 +173,36 @@ func (r *ClientCredentialReconciler) mayWrite(existing *corev1.Secret, obj *iamv
 // outside the label-filtered cache and sends no event: the credential looks
 // again on a bounded back-off, so the condition clears by itself once the
 // Secret is gone.
-func (r *ClientCredentialReconciler) stallOnSecretName(s *credentialScope, existing *corev1.Secret) {
-	s.nameTaken = true
+func stallOnSecretName(s *snapshot, o *outcome) {
+	existing := s.workloadSecret
+	o.nameTaken = true
 	if ref := metav1.GetControllerOf(existing); ref != nil && ref.Kind == "ClientCredential" {
-		s.conditions.markStalled(iamv1.SecretNameConflictReason, fmt.Sprintf(
+		o.conditions.markStalled(iamv1.SecretNameConflictReason, fmt.Sprintf(
 			"Secret %s is already written by ClientCredential %s, so this credential does not write it. "+
 				"spec.secretName cannot be changed: delete ClientCredential %s to hand the name over, "+
 				"or recreate this ClientCredential with another spec.secretName (it then gets a new client_id)",
 			existing.Name, ref.Name, ref.Name))
 		return
 	}
-	s.conditions.markStalled(iamv1.SecretNotOwnedReason, fmt.Sprintf(
+	o.conditions.markStalled(iamv1.SecretNotOwnedReason, fmt.Sprintf(
 		"Secret %s exists and was not created by Signet, so Signet will not overwrite it. "+
 			"Delete that Secret and Signet writes its own within minutes, "+
 			"or recreate this ClientCredential with another spec.secretName (spec.secretName cannot be changed)",
 		existing.Name))
-	s.schedule(s.now.Add(foreignSecretRecheck(s.obj, s.now)))
+	o.schedule(o.now.Add(foreignSecretRecheck(existing, o.now)))
 }
 
 // foreignSecretRecheck is how long a credential blocked by a foreign Secret
-// waits before it looks again: as long as it has been blocked, between one
-// second and five minutes. A Secret deleted soon after the mistake is
+// waits before it looks again: as long as the Secret has existed, between
+// one second and five minutes. A Secret deleted soon after the mistake is
 // noticed at once; one that stays costs one read per credential every five
 // minutes.
-func foreignSecretRecheck(obj *iamv1.ClientCredential, now time.Time) time.Duration {
+func foreignSecretRecheck(existing *corev1.Secret, now time.Time) time.Duration {
 	const lo, hi = time.Second, 5 * time.Minute
-	stalled := meta.FindStatusCondition(obj.Status.Conditions, iamv1.StalledCondition)
-	if stalled == nil || stalled.Reason != iamv1.SecretNotOwnedReason {
+	if existing.CreationTimestamp.IsZero() {
 		return lo
 	}
-	return min(max(now.Sub(stalled.LastTransitionTime.Time), lo), hi)
-}
-
-// desiredWorkload decides the secret the workload Secret must hold.
-func (r *ClientCredentialReconciler) desiredWorkload(s *credentialScope, existing *corev1.Secret) (*workload, error) {
-	obj := s.obj
-	key := valueKey(obj)
-	var current workload
-	if existing != nil {
-		current = workload{value: string(existing.Data[key]), issuance: parseIssuance(existing.Annotations)}
-	}
-	trigger := ""
-	if obj.Spec.Rotation != nil {
-		trigger = obj.Spec.Rotation.Trigger
-	}
-
-	switch {
-	case obj.Spec.Revoked:
-		// The secret is removed: nothing usable remains in the cluster.
-		return &workload{issuance: issuance{issuedAt: current.issuedAt, reason: iamv1.RevokedReason, trigger: trigger}}, nil
-	case key == "":
-		// Supplied public keys: Signet holds no secret.
-		return &workload{issuance: issuance{issuedAt: obj.CreationTimestamp.Time, reason: iamv1.IssuedReason, trigger: trigger}}, nil
-	case current.value == "":
-		reason := iamv1.IssuedReason
-		if obj.Status.LastRotationTime != nil && current.reason != iamv1.RevokedReason {
-			reason = iamv1.RepairedReason
-		}
-		return r.newWorkload(s, reason, trigger, nil)
-	case !r.boundToSignet(s, current):
-		return r.newWorkload(s, iamv1.RepairedReason, trigger, nil)
-	case current.trigger != trigger:
-		return r.newWorkload(s, iamv1.RotatedReason, trigger, graceEnd(obj, s.now))
-	case rotationDue(obj, current.issuedAt, s.now):
-		return r.newWorkload(s, iamv1.RotatedReason, trigger, graceEnd(obj, s.now))
-	}
-	return &current, nil
-}
-
-// boundToSignet reports whether the value is the one Signet wrote: its
-// digest annotation verifies. An edited value fails, and is replaced rather
-// than trusted, since Signet cannot vouch for its entropy.
-func (r *ClientCredentialReconciler) boundToSignet(s *credentialScope, w workload) bool {
-	ok, err := s.hasher.Verify(credential.BindingDomain, w.value, w.digest)
-	return ok && err == nil && !w.issuedAt.IsZero()
-}
-
-func (r *ClientCredentialReconciler) newWorkload(s *credentialScope, reason, trigger string, graceUntil *time.Time) (*workload, error) {
-	var (
-		value string
-		err   error
-	)
-	switch s.obj.Spec.Type {
-	case iamv1.APIKeyType:
-		value, err = credential.GenerateSecret(credential.APIKeyKind)
-	case iamv1.PrivateKeyJWTType:
-		value, err = publickeys.GeneratePrivateKeyPEM()
-	default:
-		value, err = credential.GenerateSecret(credential.ClientSecretKind)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &workload{value: value, issuance: issuance{
-		issuedAt:   s.now,
-		reason:     reason,
-		trigger:    trigger,
-		graceUntil: graceUntil,
-		digest:     s.hasher.Hash(credential.BindingDomain, value),
-	}}, nil
+	return min(max(now.Sub(existing.CreationTimestamp.Time), lo), hi)
 }
 
 // graceEnd is when the previous secret stops being accepted after a
@@ -328,11 +230,11 @@ func rotationDue(obj *iamv1.ClientCredential, issuedAt, now time.Time) bool {
 }
 
 // workloadData is the data of the workload Secret.
-func (r *ClientCredentialReconciler) workloadData(s *credentialScope, w *workload) map[string][]byte {
+func workloadData(s *snapshot, w *workload) map[string][]byte {
 	data := map[string][]byte{
 		keyClientID: []byte(s.clientID),
-		keyTokenURL: []byte(r.Options.TokenURL),
-		keyIssuer:   []byte(r.Options.Issuer),
+		keyTokenURL: []byte(s.tokenURL),
+		keyIssuer:   []byte(s.issuer),
 	}
 	if key := valueKey(s.obj); key != "" && w.value != "" {
 		data[key] = []byte(w.value)
@@ -345,7 +247,7 @@ func (r *ClientCredentialReconciler) workloadData(s *credentialScope, w *workloa
 	return data
 }
 
-func (r *ClientCredentialReconciler) workloadLabels(obj *iamv1.ClientCredential) map[string]string {
+func workloadLabels(obj *iamv1.ClientCredential) map[string]string {
 	labels := map[string]string{}
 	if obj.Spec.SecretTemplate != nil {
 		maps.Copy(labels, obj.Spec.SecretTemplate.Labels)
@@ -354,18 +256,23 @@ func (r *ClientCredentialReconciler) workloadLabels(obj *iamv1.ClientCredential)
 	return labels
 }
 
-func (r *ClientCredentialReconciler) workloadAnnotations(obj *iamv1.ClientCredential, w *workload) map[string]string {
+// workloadAnnotations are the template's annotations, Signet's issuance
+// annotations, and the credential generation they were written for, so a
+// template change (which bumps the generation) is applied, and one that
+// removes a key removes it.
+func workloadAnnotations(obj *iamv1.ClientCredential, w *workload) map[string]string {
 	annotations := map[string]string{}
 	if obj.Spec.SecretTemplate != nil {
 		maps.Copy(annotations, obj.Spec.SecretTemplate.Annotations)
 	}
 	maps.Copy(annotations, w.annotations())
+	annotations[annGeneration] = strconv.FormatInt(obj.Generation, 10)
 	return annotations
 }
 
 // workloadUpToDate reports whether existing already holds exactly the data
-// and Signet annotations wanted, so a steady-state reconcile writes nothing.
-// Template changes bump the generation and are always applied.
+// and annotations wanted (the generation among them), so a steady-state
+// reconcile writes nothing.
 func workloadUpToDate(existing *corev1.Secret, data map[string][]byte, annotations map[string]string) bool {
 	if len(existing.Data) != len(data) || existing.Labels[record.LabelComponent] != record.ComponentWorkloadSecret {
 		return false
@@ -387,12 +294,13 @@ func workloadUpToDate(existing *corev1.Secret, data map[string][]byte, annotatio
 
 // applyWorkloadSecret writes the workload Secret with server-side apply.
 // Keys Signet no longer sets (a revoked secret) are removed by the apply.
-func (r *ClientCredentialReconciler) applyWorkloadSecret(ctx context.Context, s *credentialScope, name string, w *workload) error {
+func (r *ClientCredentialReconciler) applyWorkloadSecret(ctx context.Context, s *snapshot, w *workload) error {
 	obj := s.obj
+	name := workloadSecretName(obj)
 	ac := corev1ac.Secret(name, obj.Namespace).
 		WithType(workloadSecretType).
-		WithLabels(r.workloadLabels(obj)).
-		WithAnnotations(r.workloadAnnotations(obj, w)).
+		WithLabels(workloadLabels(obj)).
+		WithAnnotations(workloadAnnotations(obj, w)).
 		WithOwnerReferences(metav1ac.OwnerReference().
 			WithAPIVersion(iamv1.GroupVersion.String()).
 			WithKind("ClientCredential").
@@ -400,7 +308,7 @@ func (r *ClientCredentialReconciler) applyWorkloadSecret(ctx context.Context, s 
 			WithUID(obj.UID).
 			WithController(true).
 			WithBlockOwnerDeletion(true)).
-		WithData(r.workloadData(s, w))
+		WithData(workloadData(s, w))
 	if err := r.Apply(ctx, ac, fieldOwner, client.ForceOwnership); err != nil {
 		return fmt.Errorf("writing workload Secret %s: %s", name, safeReason(err))
 	}

@@ -77,9 +77,7 @@ func (r *KeysReconciler) reconcileHashKey(ctx context.Context) error {
 	err := r.Get(ctx, types.NamespacedName{Namespace: r.Namespace, Name: record.HashKeySecretName}, existing)
 	switch {
 	case err == nil:
-		if ring, perr := record.ParseHashKeyring(existing.Data[record.KeysKey]); perr != nil {
-			return perr
-		} else if _, perr := ring.Hasher(); perr != nil {
+		if _, perr := record.HasherFromSecret(existing.Data); perr != nil {
 			return fmt.Errorf("hash key Secret %s/%s is unusable and will not be replaced: %w", r.Namespace, record.HashKeySecretName, perr)
 		}
 		return nil

@@ -275,9 +275,7 @@ func (h *harness) hasher() *credential.Hasher {
 	h.g.Eventually(func() error {
 		return k8s.Get(h.ctx, types.NamespacedName{Namespace: h.signetNS, Name: record.HashKeySecretName}, s)
 	}).Should(Succeed())
-	ring, err := record.ParseHashKeyring(s.Data[record.KeysKey])
-	h.g.Expect(err).NotTo(HaveOccurred())
-	hasher, err := ring.Hasher()
+	hasher, err := record.HasherFromSecret(s.Data)
 	h.g.Expect(err).NotTo(HaveOccurred())
 	return hasher
 }

@@ -77,4 +77,13 @@ const (
 	RestartedReason = "Restarted"
 	// GraceEndedReason: the previous secret stopped being accepted.
 	GraceEndedReason = "GraceEnded"
+	// ReissuedReason: the secret in the workload Secret was issued before the
+	// credential's not-before (its account or credential was replaced by
+	// another of the same name, or its record was rebuilt), so it is refused
+	// and a new one was written.
+	ReissuedReason = "Reissued"
+	// RecordRebuiltReason (Warning): the credential record was missing,
+	// unreadable, of an unknown version or for another object. It was rebuilt
+	// fail-closed: every earlier secret and token is invalid.
+	RecordRebuiltReason = "RecordRebuilt"
 )

@@ -57,3 +57,14 @@ func (k *HashKeyring) Hasher() (*credential.Hasher, error) {
 	}
 	return credential.NewHasher(k.Current, keys)
 }
+
+// HasherFromSecret is the one way to read the hash keyring Secret: decode
+// its KeysKey and build the Hasher. The manager and the token server both
+// use it, so they never disagree on what a usable keyring is.
+func HasherFromSecret(data map[string][]byte) (*credential.Hasher, error) {
+	ring, err := ParseHashKeyring(data[KeysKey])
+	if err != nil {
+		return nil, err
+	}
+	return ring.Hasher()
+}

@@ -9,8 +9,16 @@ import (
 )
 
 // Version is the record format written by this code. Readers refuse
-// records with a higher version instead of misreading them.
-const Version = 1
+// records with a higher version instead of misreading them. Version 2 added
+// the not-before times, the UIDs the record was compiled for and each
+// secret's issue time; a version 1 record reads as one whose not-before
+// times are its revocation epoch.
+const Version = 2
+
+// AccountNone is the AccountUID of a record compiled while its account did
+// not exist. It differs from every real UID, so a secret issued then is
+// refused once any account of that name appears.
+const AccountNone = "none"
 
 // CredentialType values, as in the ClientCredential API.
 const (
@@ -39,6 +47,13 @@ type Record struct {
 	Namespace      string `json:"namespace"`
 	ServiceAccount string `json:"serviceAccount"`
 	Credential     string `json:"credential"`
+	// CredentialUID and AccountUID are the UIDs of the ClientCredential and
+	// ServiceAccount the record was compiled for (AccountNone when the
+	// account was absent). A record is valid only for these objects: a
+	// re-created object of the same name is a new identity, and the manager
+	// moves NotBefore when either changes.
+	CredentialUID string `json:"credentialUid,omitempty"`
+	AccountUID    string `json:"accountUid,omitempty"`
 
 	// Scopes the client may request, compiled from the AccessRules in force.
 	// Sorted. Empty means the client may obtain only tokens without scope.
@@ -67,9 +82,18 @@ type Record struct {
 	Disabled bool `json:"disabled,omitempty"`
 	// Revoked is set while the credential is revoked.
 	Revoked bool `json:"revoked,omitempty"`
-	// RevokedBefore is the revocation epoch: tokens issued before it are
-	// inactive. It moves forward on revoke, disable, and rotation without
-	// grace; it never moves back.
+	// NotBefore: no secret or generated key issued before it is accepted.
+	// It moves forward when the record is rebuilt, when the account or the
+	// credential is replaced by another of the same name, on revocation and
+	// on rotation without grace. It never moves back. Unset only in records
+	// migrated from version 1.
+	NotBefore *time.Time `json:"notBefore,omitempty"`
+	// TokensNotBefore: tokens issued before it are inactive. It moves
+	// forward with NotBefore and also on disable, expiry, withdrawal of a
+	// grant and removal of a public key; it never moves back.
+	TokensNotBefore *time.Time `json:"tokensNotBefore,omitempty"`
+	// RevokedBefore is version 1's name for TokensNotBefore; Parse moves it
+	// there and Marshal never writes it.
 	RevokedBefore *time.Time `json:"revokedBefore,omitempty"`
 
 	// AccessTokenLifetimeSeconds is the lifetime of new access tokens.
@@ -80,6 +104,9 @@ type Record struct {
 type SecretHash struct {
 	// Hash is a credential.Hasher hash string.
 	Hash string `json:"hash"`
+	// IssuedAt is when the secret was generated; it must not be before the
+	// record's NotBefore.
+	IssuedAt *time.Time `json:"issuedAt,omitempty"`
 	// NotAfter ends a previous secret's grace period. Unset for the current
 	// secret, which is bounded by Record.ExpiresAt instead.
 	NotAfter *time.Time `json:"notAfter,omitempty"`
@@ -91,6 +118,9 @@ type SecretHash struct {
 type PublicKey struct {
 	// JWK is the public key in JSON Web Key form.
 	JWK json.RawMessage `json:"jwk"`
+	// IssuedAt is when Signet generated the key pair; unset for keys the
+	// user supplied, which the spec declares anew at every reconcile.
+	IssuedAt *time.Time `json:"issuedAt,omitempty"`
 	// NotAfter ends a previous key's grace period. Unset for current keys.
 	NotAfter *time.Time `json:"notAfter,omitempty"`
 }
@@ -98,6 +128,10 @@ type PublicKey struct {
 // Marshal encodes a record for the RecordKey of its Secret.
 func (r *Record) Marshal() ([]byte, error) {
 	r.Version = Version
+	if r.RevokedBefore != nil {
+		r.TokensNotBefore = Latest(r.TokensNotBefore, r.RevokedBefore)
+		r.RevokedBefore = nil
+	}
 	return json.Marshal(r)
 }
 
@@ -124,6 +158,10 @@ func Parse(data []byte) (*Record, error) {
 	if r.AccessTokenLifetimeSeconds <= 0 {
 		return nil, errors.New("record lacks accessTokenLifetimeSeconds")
 	}
+	if r.RevokedBefore != nil {
+		r.TokensNotBefore = Latest(r.TokensNotBefore, r.RevokedBefore)
+		r.RevokedBefore = nil
+	}
 	return &r, nil
 }
 
@@ -142,26 +180,106 @@ func (r *Record) Usable(now time.Time) (bool, string) {
 }
 
 // AcceptedSecrets returns the hashes accepted at now: the current secret and
-// any previous one whose grace has not ended.
+// any previous one whose grace has not ended, each issued no earlier than
+// NotBefore.
 func (r *Record) AcceptedSecrets(now time.Time) []SecretHash {
-	out := make([]SecretHash, 0, len(r.Secrets))
-	for _, s := range r.Secrets {
-		if s.NotAfter == nil || now.Before(*s.NotAfter) {
-			out = append(out, s)
+	return accepted(r, r.Secrets, now, func(s SecretHash) (*time.Time, *time.Time) { return s.IssuedAt, s.NotAfter })
+}
+
+// AcceptedPublicKeys returns the public keys accepted at now.
+func (r *Record) AcceptedPublicKeys(now time.Time) []PublicKey {
+	return accepted(r, r.PublicKeys, now, func(k PublicKey) (*time.Time, *time.Time) {
+		if k.IssuedAt == nil {
+			// A supplied key: the spec lists it, so NotBefore, which is
+			// about what Signet issued, does not apply.
+			return r.NotBefore, k.NotAfter
+		}
+		return k.IssuedAt, k.NotAfter
+	})
+}
+
+// accepted is the one rule for secrets and keys alike: issued no earlier
+// than NotBefore (a version 1 record has none), and within its grace.
+func accepted[T any](r *Record, items []T, now time.Time, times func(T) (issuedAt, notAfter *time.Time)) []T {
+	out := make([]T, 0, len(items))
+	for _, it := range items {
+		issuedAt, notAfter := times(it)
+		if r.NotBefore != nil && (issuedAt == nil || issuedAt.Before(*r.NotBefore)) {
+			continue
+		}
+		if notAfter == nil || now.Before(*notAfter) {
+			out = append(out, it)
 		}
 	}
 	return out
 }
 
-// AcceptedPublicKeys returns the public keys accepted at now.
-func (r *Record) AcceptedPublicKeys(now time.Time) []PublicKey {
-	out := make([]PublicKey, 0, len(r.PublicKeys))
-	for _, k := range r.PublicKeys {
-		if k.NotAfter == nil || now.Before(*k.NotAfter) {
-			out = append(out, k)
+// MatchSecret returns the record to issue tokens under when one of the
+// accepted secrets satisfies match (which must compare in constant time):
+// the record itself for the current secret, or a copy whose ExpiresAt is
+// the previous secret's grace deadline, so a token minted with a secret in
+// grace never outlives that secret.
+func (r *Record) MatchSecret(now time.Time, match func(hash string) bool) (*Record, bool) {
+	for _, h := range r.AcceptedSecrets(now) {
+		if match(h.Hash) {
+			return r.Until(h.NotAfter), true
 		}
 	}
-	return out
+	return nil, false
+}
+
+// Until returns r, or a shallow copy of r that expires at notAfter when
+// that is earlier than r's own expiry.
+func (r *Record) Until(notAfter *time.Time) *Record {
+	if notAfter == nil || (r.ExpiresAt != nil && !notAfter.Before(*r.ExpiresAt)) {
+		return r
+	}
+	c := *r
+	c.ExpiresAt = notAfter
+	return &c
+}
+
+// GrantsInForce reports whether the compiled scopes and audiences still
+// hold at now. Past GrantsExpireAt one of the rules they came from has
+// expired and the manager has not yet recompiled them; until it does, the
+// record grants nothing, failing closed.
+func (r *Record) GrantsInForce(now time.Time) bool {
+	return r.GrantsExpireAt == nil || now.Before(*r.GrantsExpireAt)
+}
+
+// TokenExpiry is when a token minted at now expires: now plus the token
+// lifetime, but never past the credential's (and account's) expiry, nor
+// the expiry of the grants that gave its scopes.
+func (r *Record) TokenExpiry(now time.Time) time.Time {
+	exp := now.Add(time.Duration(r.AccessTokenLifetimeSeconds) * time.Second)
+	for _, limit := range []*time.Time{r.ExpiresAt, r.GrantsExpireAt} {
+		if limit != nil && limit.Before(exp) {
+			exp = *limit
+		}
+	}
+	return exp.Truncate(time.Second)
+}
+
+// Backs reports whether the record still backs a token issued at issued
+// with scopes and audiences, at now: the credential is usable, the token
+// is not older than TokensNotBefore, and every scope and audience (but
+// defaultAudience, which is not a grant) is still granted.
+func (r *Record) Backs(issued, now time.Time, scopes, audiences []string, defaultAudience string) bool {
+	if r.IssuedBeforeEpoch(issued) {
+		return false
+	}
+	if ok, _ := r.Usable(now); !ok {
+		return false
+	}
+	if len(scopes) > 0 && (!r.GrantsInForce(now) || !r.HasScopes(scopes)) {
+		return false
+	}
+	for _, aud := range audiences {
+		if aud != defaultAudience && (!r.GrantsInForce(now) || !r.HasAudience(aud)) {
+			return false
+		}
+	}
+	return true
 }
 
 // HasScopes reports whether every scope in want is granted.
@@ -180,8 +298,20 @@ func (r *Record) HasAudience(aud string) bool {
 	return ok
 }
 
-// IssuedBeforeEpoch reports whether a token issued at issuedAt predates the
-// revocation epoch and is therefore inactive.
+// IssuedBeforeEpoch reports whether a token issued at issuedAt predates
+// TokensNotBefore and is therefore inactive.
 func (r *Record) IssuedBeforeEpoch(issuedAt time.Time) bool {
-	return r.RevokedBefore != nil && issuedAt.Before(*r.RevokedBefore)
+	return r.TokensNotBefore != nil && issuedAt.Before(*r.TokensNotBefore)
+}
+
+// Latest returns the later of two optional times, so that a not-before
+// only ever moves forward.
+func Latest(a, b *time.Time) *time.Time {
+	switch {
+	case a == nil:
+		return b
+	case b == nil || !b.After(*a):
+		return a
+	}
+	return b
 }

@@ -124,17 +124,6 @@ func (s *Server) stillBacked(rec *record.Record, c *accesstoken.Claims, now time
 	if !ok || s.cfg.Index.TokenRevoked(c.ClientID, c.ID, issued) {
 		return false
 	}
-	if rec.Subject != c.Subject || rec.IssuedBeforeEpoch(issued) {
-		return false
-	}
-	if ok, _ := rec.Usable(now); !ok || !rec.HasScopes(c.Scopes()) {
-		return false
-	}
-	for _, aud := range c.Audience {
-		// The default audience is not a grant; it cannot be withdrawn.
-		if aud != s.cfg.DefaultAudience && !rec.HasAudience(aud) {
-			return false
-		}
-	}
-	return true
+	// The default audience is not a grant; it cannot be withdrawn.
+	return rec.Subject == c.Subject && rec.Backs(issued, now, c.Scopes(), c.Audience, s.cfg.DefaultAudience)
 }

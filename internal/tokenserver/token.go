@@ -165,6 +165,14 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request, f form.Values, a 
 // issue checks what is asked for against the grants, then records the
 // assertion's use (the only write of the token path, done last), then mints.
 func (s *Server) issue(ctx context.Context, rec *record.Record, use *clientauth.Use, f form.Values) (*tokenResponse, *oauthError) {
+	now := s.cfg.Now()
+	if !rec.GrantsInForce(now) {
+		// A rule behind the grants expired and the manager has not yet
+		// recompiled them: grant nothing until it has.
+		c := *rec
+		c.Scopes, c.Audiences = nil, nil
+		rec = &c
+	}
 	scopes, oerr := grantScopes(rec, f.Get("scope"))
 	if oerr != nil {
 		return nil, oerr
@@ -173,7 +181,6 @@ func (s *Server) issue(ctx context.Context, rec *record.Record, use *clientauth.
 	if oerr != nil {
 		return nil, oerr
 	}
-	now := s.cfg.Now()
 	key := s.signingKey(now)
 	if key == nil {
 		return nil, &oauthError{Code: clientauth.CodeUnavailable, Reason: reasonNoSigningKey, Description: "no signing key is available"}
@@ -185,7 +192,7 @@ func (s *Server) issue(ctx context.Context, rec *record.Record, use *clientauth.
 	if err != nil {
 		return nil, &oauthError{Code: clientauth.CodeUnavailable, Reason: reasonSigning, Description: "the token could not be issued"}
 	}
-	exp := tokenExpiry(rec, now)
+	exp := rec.TokenExpiry(now)
 	claims := &accesstoken.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer: s.cfg.Issuer, Subject: rec.Subject, Audience: auds,
@@ -203,19 +210,6 @@ func (s *Server) issue(ctx context.Context, rec *record.Record, use *clientauth.
 		ExpiresIn: exp.Unix() - now.Unix(), Expiration: exp.Unix(),
 		Scope: claims.Scope,
 	}, nil
-}
-
-// tokenExpiry is now plus the record's token lifetime, but never past the
-// credential's expiry, nor past the expiry of the grants that gave its
-// scopes (least privilege: a token must not outlive its grant).
-func tokenExpiry(rec *record.Record, now time.Time) time.Time {
-	exp := now.Add(time.Duration(rec.AccessTokenLifetimeSeconds) * time.Second)
-	for _, limit := range []*time.Time{rec.ExpiresAt, rec.GrantsExpireAt} {
-		if limit != nil && limit.After(now) && limit.Before(exp) {
-			exp = *limit
-		}
-	}
-	return exp.Truncate(time.Second)
 }
 
 // grantScopes is every granted scope when none is asked for, else the

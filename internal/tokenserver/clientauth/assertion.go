@@ -86,10 +86,11 @@ func (a *Authenticator) assertion(c Credentials, now time.Time) (*record.Record,
 	if f != nil {
 		return nil, nil, f
 	}
-	claims, f := a.verifyAssertion(c.Assertion, rec, now)
+	claims, until, f := a.verifyAssertion(c.Assertion, rec, now)
 	if f != nil {
 		return nil, nil, f
 	}
+	rec = rec.Until(until) // a key in grace: no token outlives it
 	// The assertion is accepted until exp plus the skew, so its jti must
 	// be remembered that long.
 	return rec, &Use{guard: a.Replay, clientID: rec.ClientID, jti: claims.ID, exp: claims.ExpiresAt.Add(ClockSkew)}, nil
@@ -137,15 +138,19 @@ func retryAfter(err error) time.Duration {
 // verifyAssertion checks signature and claims (RFC 7523 3, SECURITY.md
 // 9-12). The key is chosen among the client's own by kid, and the key, not
 // the header, fixes the algorithm. jku, x5u and jwk headers are never read.
-func (a *Authenticator) verifyAssertion(assertion string, rec *record.Record, now time.Time) (*assertionClaims, *Failure) {
-	var keyErr *Failure
+func (a *Authenticator) verifyAssertion(assertion string, rec *record.Record, now time.Time) (*assertionClaims, *time.Time, *Failure) {
+	var (
+		keyErr *Failure
+		until  *time.Time
+	)
 	keyfunc := func(t *jwt.Token) (any, error) {
 		if _, ok := t.Header["crit"]; ok {
 			keyErr = fail(CodeInvalidClient, ReasonAssertion, "the client assertion has critical header parameters")
 			return nil, errors.New("crit")
 		}
 		kid, _ := t.Header["kid"].(string)
-		key, alg, f := selectKey(rec, kid, now)
+		key, alg, notAfter, f := selectKey(rec, kid, now)
+		until = notAfter
 		if f != nil {
 			keyErr = f
 			return nil, errors.New("key")
@@ -166,15 +171,15 @@ func (a *Authenticator) verifyAssertion(assertion string, rec *record.Record, no
 	var c assertionClaims
 	if _, err := p.ParseWithClaims(assertion, &c, keyfunc); err != nil {
 		if keyErr != nil {
-			return nil, keyErr
+			return nil, nil, keyErr
 		}
 		if errors.Is(err, jwt.ErrTokenExpired) || errors.Is(err, jwt.ErrTokenNotValidYet) ||
 			errors.Is(err, jwt.ErrTokenUsedBeforeIssued) || errors.Is(err, jwt.ErrTokenRequiredClaimMissing) {
-			return nil, fail(CodeInvalidClient, ReasonAssertionTime, "the client assertion is expired, not yet valid, or lacks exp")
+			return nil, nil, fail(CodeInvalidClient, ReasonAssertionTime, "the client assertion is expired, not yet valid, or lacks exp")
 		}
-		return nil, fail(CodeInvalidClient, ReasonAssertion, "the client assertion is invalid")
+		return nil, nil, fail(CodeInvalidClient, ReasonAssertion, "the client assertion is invalid")
 	}
-	return &c, checkAssertionClaims(&c, rec.ClientID, a.Issuer, now)
+	return &c, until, checkAssertionClaims(&c, rec.ClientID, a.Issuer, now)
 }
 
 func checkAssertionClaims(c *assertionClaims, clientID, issuer string, now time.Time) *Failure {
@@ -194,28 +199,32 @@ func checkAssertionClaims(c *assertionClaims, clientID, issuer string, now time.
 }
 
 // selectKey returns the client's accepted key with kid, or its only key
-// when kid is empty, with the algorithm the record fixes for it.
-func selectKey(rec *record.Record, kid string, now time.Time) (any, string, *Failure) {
+// when kid is empty, with the algorithm the record fixes for it and the end
+// of its grace (nil for a current key).
+func selectKey(rec *record.Record, kid string, now time.Time) (any, string, *time.Time, *Failure) {
 	keys := rec.AcceptedPublicKeys(now)
-	var chosen *jose.JSONWebKey
+	var (
+		chosen   *jose.JSONWebKey
+		notAfter *time.Time
+	)
 	for _, k := range keys {
 		var jwk jose.JSONWebKey
 		if err := json.Unmarshal(k.JWK, &jwk); err != nil {
 			continue
 		}
 		if jwk.KeyID == kid || (kid == "" && len(keys) == 1) {
-			chosen = &jwk
+			chosen, notAfter = &jwk, k.NotAfter
 			break
 		}
 	}
 	if chosen == nil {
-		return nil, "", fail(CodeInvalidClient, ReasonAssertionKey, "the client assertion's kid names none of the client's keys")
+		return nil, "", nil, fail(CodeInvalidClient, ReasonAssertionKey, "the client assertion's kid names none of the client's keys")
 	}
 	pub := chosen.Public()
 	if !asymmetric[chosen.Algorithm] || !pub.Valid() || !keyFits(pub.Key, chosen.Algorithm) {
-		return nil, "", fail(CodeInvalidClient, ReasonAssertionKey, "the client's key cannot verify assertions")
+		return nil, "", nil, fail(CodeInvalidClient, ReasonAssertionKey, "the client's key cannot verify assertions")
 	}
-	return pub.Key, chosen.Algorithm, nil
+	return pub.Key, chosen.Algorithm, notAfter, nil
 }
 
 // keyFits checks the key type against the algorithm the record gives it,

@@ -54,7 +54,7 @@ func FuzzVerifyAssertion(f *testing.F) {
 			return
 		}
 		_, _ = PeekIssuer(s)
-		c, fl := a.verifyAssertion(s, rec, now)
+		c, _, fl := a.verifyAssertion(s, rec, now)
 		if fl != nil {
 			return
 		}

@@ -118,10 +118,11 @@ func (a *Authenticator) clientSecret(c Credentials, now time.Time) (*record.Reco
 	if credential.CheckSecret(credential.ClientSecretKind, c.Secret) != nil {
 		return nil, fail(CodeInvalidClient, ReasonMalformedSecret, "client authentication failed")
 	}
-	for _, h := range rec.AcceptedSecrets(now) {
-		if ok, _ := hasher.Verify(credential.SecretDomain, c.Secret, h.Hash); ok {
-			return rec, nil
-		}
+	if via, ok := rec.MatchSecret(now, func(hash string) bool {
+		ok, _ := hasher.Verify(credential.SecretDomain, c.Secret, hash)
+		return ok
+	}); ok {
+		return via, nil
 	}
 	return nil, fail(CodeInvalidClient, ReasonWrongSecret, "client authentication failed")
 }
@@ -140,14 +141,14 @@ func (a *Authenticator) apiKey(c Credentials, now time.Time) (*record.Record, *F
 	if rec == nil {
 		return nil, fail(CodeInvalidClient, ReasonWrongSecret, "the API key is not valid")
 	}
-	for _, h := range rec.AcceptedSecrets(now) {
-		if h.Hash != matched {
-			continue
+	if via, ok := rec.MatchSecret(now, func(hash string) bool {
+		if hash != matched {
+			return false
 		}
-		ok, err := hasher.Verify(credential.SecretDomain, c.Secret, h.Hash)
-		if ok && err == nil {
-			return rec, nil
-		}
+		ok, err := hasher.Verify(credential.SecretDomain, c.Secret, hash)
+		return ok && err == nil
+	}); ok {
+		return via, nil
 	}
 	return nil, fail(CodeInvalidClient, ReasonWrongSecret, "the API key is not valid")
 }

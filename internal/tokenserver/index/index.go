@@ -85,11 +85,7 @@ func (x *Index) ApplySecret(s *corev1.Secret) error {
 		x.keys = ks
 		x.mu.Unlock()
 	case record.ComponentHashKey:
-		kr, err := record.ParseHashKeyring(s.Data[record.KeysKey])
-		if err != nil {
-			return err
-		}
-		h, err := kr.Hasher()
+		h, err := record.HasherFromSecret(s.Data)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,104 @@
+package record
+
+import (
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+func at(d time.Duration) *time.Time { t := t0.Add(d); return &t }
+
+func TestAcceptedSecretsHonourNotBeforeAndGrace(t *testing.T) {
+	r := &Record{NotBefore: at(0), Secrets: []SecretHash{
+		{Hash: "current", IssuedAt: at(time.Minute)},
+		{Hash: "in-grace", IssuedAt: at(0), NotAfter: at(time.Hour)},
+		{Hash: "before-not-before", IssuedAt: at(-time.Second), NotAfter: at(time.Hour)},
+		{Hash: "grace-over", IssuedAt: at(0), NotAfter: at(time.Minute)},
+		{Hash: "no-issue-time", NotAfter: at(time.Hour)},
+	}}
+	var got []string
+	for _, s := range r.AcceptedSecrets(t0.Add(2 * time.Minute)) {
+		got = append(got, s.Hash)
+	}
+	if len(got) != 2 || got[0] != "current" || got[1] != "in-grace" {
+		t.Errorf("accepted %v, want [current in-grace]", got)
+	}
+}
+
+func TestMatchSecretCapsTokensOfASecretInGrace(t *testing.T) {
+	r := &Record{ExpiresAt: at(24 * time.Hour), AccessTokenLifetimeSeconds: 3600, Secrets: []SecretHash{
+		{Hash: "current", IssuedAt: at(0)},
+		{Hash: "previous", IssuedAt: at(-time.Hour), NotAfter: at(10 * time.Minute)},
+	}}
+	via, ok := r.MatchSecret(t0, func(h string) bool { return h == "previous" })
+	if !ok || !via.TokenExpiry(t0).Equal(*at(10 * time.Minute)) {
+		t.Errorf("a token of the previous secret expires at %v, want its grace end", via.TokenExpiry(t0))
+	}
+	if r.ExpiresAt.Equal(*at(10 * time.Minute)) {
+		t.Error("MatchSecret changed the record itself")
+	}
+	via, ok = r.MatchSecret(t0, func(h string) bool { return h == "current" })
+	if !ok || via != r || !via.TokenExpiry(t0).Equal(*at(time.Hour)) {
+		t.Errorf("a token of the current secret expires at %v, want in an hour", via.TokenExpiry(t0))
+	}
+	if _, ok := r.MatchSecret(t0, func(string) bool { return false }); ok {
+		t.Error("matched nothing yet accepted")
+	}
+}
+
+func TestBacks(t *testing.T) {
+	r := &Record{TokensNotBefore: at(0), Scopes: []string{"a", "b"}, Audiences: []string{"api"}, GrantsExpireAt: at(time.Hour)}
+	now := t0.Add(time.Minute)
+	tests := map[string]struct {
+		issued    time.Time
+		now       time.Time
+		scopes    []string
+		audiences []string
+		want      bool
+	}{
+		"a token issued at the not-before":     {t0, now, []string{"a"}, []string{"api"}, true},
+		"a token issued before it":             {t0.Add(-time.Millisecond), now, nil, nil, false},
+		"a withdrawn scope":                    {t0, now, []string{"c"}, nil, false},
+		"a withdrawn audience":                 {t0, now, nil, []string{"other"}, false},
+		"the default audience is no grant":     {t0, now, nil, []string{"default"}, true},
+		"stale grants back no scope":           {t0, t0.Add(2 * time.Hour), []string{"a"}, nil, false},
+		"stale grants still back no-scope use": {t0, t0.Add(2 * time.Hour), nil, nil, true},
+	}
+	for name, tc := range tests {
+		if got := r.Backs(tc.issued, tc.now, tc.scopes, tc.audiences, "default"); got != tc.want {
+			t.Errorf("%s: Backs = %v, want %v", name, got, tc.want)
+		}
+	}
+}
+
+func TestVersionOneRecordsReadWithTheirEpoch(t *testing.T) {
+	data := []byte(`{"version":1,"clientId":"sgc_x","type":"ClientSecret","subject":"s","accessTokenLifetimeSeconds":60,
+		"revokedBefore":"2026-12-01T12:00:00Z","secrets":[{"hash":"h"}]}`)
+	r, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.TokensNotBefore == nil || !r.TokensNotBefore.Equal(t0) || r.RevokedBefore != nil {
+		t.Errorf("tokensNotBefore %v, revokedBefore %v: want the version 1 epoch moved over", r.TokensNotBefore, r.RevokedBefore)
+	}
+	if len(r.AcceptedSecrets(t0)) != 1 {
+		t.Error("a version 1 record's secret (no issue time, no notBefore) must stay accepted")
+	}
+	again, err := r.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2, err := Parse(again); err != nil || r2.Version != Version {
+		t.Errorf("re-marshalled as version %v (%v)", r2.Version, err)
+	}
+}
+
+func TestLatestNeverMovesBack(t *testing.T) {
+	if got := Latest(at(time.Hour), at(0)); !got.Equal(*at(time.Hour)) {
+		t.Errorf("Latest moved back to %v", got)
+	}
+	if got := Latest(nil, at(0)); !got.Equal(t0) {
+		t.Errorf("Latest(nil, t) = %v", got)
+	}
+}
