@@ -108,7 +108,6 @@ func TestDeletingACredentialDeletesItsSecret(t *testing.T) {
 // dead. Today the old secret works again on both replicas (its tokens stay
 // inactive): the record's not-before must survive the account.
 func TestRecreatedAccountRevivesNothing(t *testing.T) {
-	t.Skip("needs the record not-before (issue part 1)")
 	v := newVictim(t)
 	kubectl(t, "-n", v.ns, "delete", "serviceaccounts.iam.signet.dev", "reporter", "--wait=false")
 	v.expectDead(t, "account deleted", time.Now())
@@ -126,7 +125,6 @@ func TestRecreatedAccountRevivesNothing(t *testing.T) {
 // new one. Today the re-created credential adopts the orphaned Secret, and
 // its secret works again under the new client_id on both replicas.
 func TestRecreatedCredentialRevivesNothing(t *testing.T) {
-	t.Skip("needs the record not-before (issue part 1)")
 	v := newVictim(t)
 	kubectl(t, "-n", v.ns, "patch", "clientcredential", "reporter", "--type=merge", "-p", `{"spec":{"deletionPolicy":"Orphan"}}`)
 	credentialReady(t, v.ns, "reporter")
