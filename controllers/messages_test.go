@@ -16,11 +16,12 @@ import (
 // These tests pin what a person reads: conditions, Events and printer
 // columns. Each one fails if a message misleads again.
 
-// countNotified counts the Events the notifier emitted whose message holds
-// s, from the manager's log (the notifier logs each Event it records, with
+// countRestarted counts the "Restarted Deployment api" Events the notifier
+// emitted, from the manager's log (the notifier logs each Event it records, with
 // its eventType). Counting there does not depend on the Event API folding
 // repeats into a series.
-func (h *harness) countNotified(s string) int {
+func (h *harness) countRestarted() int {
+	const s = "Restarted Deployment api"
 	n := 0
 	for _, line := range strings.Split(h.logs.String(), "\n") {
 		if strings.Contains(line, s) && strings.Contains(line, `"eventType"`) {
@@ -39,19 +40,18 @@ func TestRestartEventsAreEmittedOncePerRotation(t *testing.T) {
 	h.create(cc)
 	h.waitReady(cc)
 	g := h.g
-	const restarted = "Restarted Deployment api"
 
 	update(h, cc, func(c *iamv1.ClientCredential) { c.Spec.Rotation.Trigger = "one" })
-	g.Eventually(func() int { return h.countNotified(restarted) }).WithTimeout(20 * time.Second).Should(Equal(1))
+	g.Eventually(func() int { return h.countRestarted() }).WithTimeout(20 * time.Second).Should(Equal(1))
 	// Later passes (the pokes, the watch events of the rotation's own
 	// writes) find the restart done and stay silent.
 	h.poke(cc)
 	h.poke(cc)
-	g.Consistently(func() int { return h.countNotified(restarted) }).WithTimeout(2 * time.Second).Should(Equal(1))
+	g.Consistently(func() int { return h.countRestarted() }).WithTimeout(2 * time.Second).Should(Equal(1))
 
 	update(h, cc, func(c *iamv1.ClientCredential) { c.Spec.Rotation.Trigger = "two" })
-	g.Eventually(func() int { return h.countNotified(restarted) }).WithTimeout(20 * time.Second).Should(Equal(2))
-	g.Consistently(func() int { return h.countNotified(restarted) }).WithTimeout(time.Second).Should(Equal(2))
+	g.Eventually(func() int { return h.countRestarted() }).WithTimeout(20 * time.Second).Should(Equal(2))
+	g.Consistently(func() int { return h.countRestarted() }).WithTimeout(time.Second).Should(Equal(2))
 }
 
 // neverAdvisesSettingSecretName checks the advice given for a taken name:
