@@ -106,7 +106,7 @@ e2e: controlplane build ## Run the end-to-end tests: real binaries, real kubectl
 	go test -tags e2e -count=1 -timeout 15m ./test/e2e/...
 
 .PHONY: controlplane
-controlplane: ## Build etcd, kube-apiserver and kubectl into bin/k8s (about 10 minutes, once).
+controlplane: ## Build etcd, kube-apiserver, kube-controller-manager and kubectl into bin/k8s (15 to 20 minutes on 2 cores, once).
 	hack/build-controlplane.sh $(CONTROLPLANE_DIR)
 
 ##@ Build
