@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds etcd, kube-apiserver, kube-controller-manager and kubectl into $1 from the Go module proxy, at
-# the versions pinned in hack/controlplane/go.mod. The first build takes about
-# ten minutes on two cores; the binaries are then reused from bin/.
+# the versions pinned in hack/controlplane/go.mod. The first build takes 15 to
+# 20 minutes on an otherwise idle 2-core machine; the binaries are then reused
+# from bin/.
 set -euo pipefail
 out=$(cd "$1" 2>/dev/null && pwd || { mkdir -p "$1" && cd "$1" && pwd; })
 cd "$(dirname "$0")/controlplane"

@@ -234,8 +234,11 @@ func samplesServe(t *testing.T, ns string) {
 		case data["api_key"] != "":
 			waitFor(t, 10*time.Second, "sample "+s.Name+" serves tokens", func() error {
 				status, body, err := postForm(url.Values{"grant_type": {apiKeyGrant}, "apikey": {data["api_key"]}})
-				if err != nil || status != 200 {
-					return fmt.Errorf("HTTP %d %v %v", status, body, err)
+				if err != nil {
+					return err
+				}
+				if status != 200 {
+					return fmt.Errorf("HTTP %d %v", status, body)
 				}
 				return nil
 			})

@@ -43,6 +43,7 @@ func TestKubectlNeverPrintsAPastedPrivateKey(t *testing.T) {
 			if err == nil {
 				t.Fatalf("kubectl applied a private key:\n%s", out)
 			}
+			t.Logf("kubectl %s:\n%s", name, out)
 			if !strings.Contains(string(out), "spec.publicKeys.pem") || !strings.Contains(string(out), "paste only the public key") {
 				t.Errorf("kubectl's output does not name the field and the fix:\n%s", out)
 			}
