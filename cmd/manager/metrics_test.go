@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -61,8 +60,7 @@ func TestMetricsNeedAuthorisationOffLoopback(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	port := freePort(t)
-	opts := metricsOptions(":" + strconv.Itoa(port))
+	opts := metricsOptions(":0")
 	if !opts.SecureServing || opts.FilterProvider == nil {
 		t.Fatalf("metrics on every interface are not filtered: %+v", opts)
 	}
@@ -84,7 +82,7 @@ func TestMetricsNeedAuthorisationOffLoopback(t *testing.T) {
 		}
 	})
 
-	url := "https://127.0.0.1:" + strconv.Itoa(port) + "/metrics"
+	url := "https://127.0.0.1:" + boundPort(t, srv) + "/metrics"
 	for _, tc := range []struct {
 		who    string
 		token  string
@@ -102,14 +100,23 @@ func TestMetricsNeedAuthorisationOffLoopback(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
+// boundPort waits until the server listens and returns its port.
+func boundPort(t *testing.T, srv metricsserver.Server) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	bound, ok := srv.(interface{ GetBindAddr() string })
+	if !ok {
+		t.Fatal("the metrics server does not tell its address")
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, port, err := net.SplitHostPort(bound.GetBindAddr()); err == nil && port != "0" {
+			return port
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the metrics server is not listening after 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func token(t *testing.T, cs kubernetes.Interface, ns, name string) string {

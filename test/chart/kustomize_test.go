@@ -3,10 +3,12 @@ package chart_test
 import (
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/signet-iam/signet/internal/testenv"
 )
@@ -39,6 +41,7 @@ func TestKustomizeDefault(t *testing.T) {
 	if m.get("Service", "signet-token-server") == nil {
 		t.Error("no Service for the token endpoint")
 	}
+	checkKustomizeIdentity(t, m, deployments[0])
 
 	env, err := testenv.Start()
 	if err != nil {
@@ -46,4 +49,44 @@ func TestKustomizeDefault(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = env.Stop() })
 	newKubectl(t, env).apply(t, "", false, out)
+}
+
+// checkKustomizeIdentity checks SECURITY.md 31 in config/default, whose
+// flags and resourceNames spell out names kustomize's prefix produces: the
+// manager writes a token of the ServiceAccount the token server's Role is
+// bound to, may request no other, and the Pod mounts no token for the
+// token server.
+func checkKustomizeIdentity(t *testing.T, m manifest, d *appsv1.Deployment) {
+	t.Helper()
+	spec := &d.Spec.Template.Spec
+	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+		t.Error("the manager's Pod must set automountServiceAccountToken: false")
+	}
+	account := flags(container(spec, "manager"))["token-server-service-account"]
+	if m.get("ServiceAccount", account) == nil {
+		t.Fatalf("--token-server-service-account=%q names no ServiceAccount", account)
+	}
+	if got := flags(container(spec, "token-server"))["kube-token-file"]; got == "" || got != flags(container(spec, "manager"))["token-server-token-file"] {
+		t.Errorf("the token server reads its token from %q, the manager writes it to %q", got, flags(container(spec, "manager"))["token-server-token-file"])
+	}
+	for _, b := range decodeAll[rbacv1.RoleBinding](t, m, "RoleBinding") {
+		switch b.RoleRef.Name {
+		case "signet-token-server-role":
+			if len(b.Subjects) != 1 || b.Subjects[0].Name != account {
+				t.Errorf("the token server's Role is bound to %+v, want %s alone", b.Subjects, account)
+			}
+		case "signet-token-requester-role":
+			if len(b.Subjects) != 1 || b.Subjects[0].Name != spec.ServiceAccountName {
+				t.Errorf("the token requester Role is bound to %+v, want the manager %s alone", b.Subjects, spec.ServiceAccountName)
+			}
+		}
+	}
+	requester := m.get("Role", "signet-token-requester-role")
+	if requester == nil {
+		t.Fatal("no token requester Role")
+	}
+	rules := decode[rbacv1.Role](t, requester).Rules
+	if len(rules) != 1 || !reflect.DeepEqual(rules[0].ResourceNames, []string{account}) {
+		t.Errorf("the manager may request tokens of %+v, want %s alone", rules, account)
+	}
 }
