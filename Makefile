@@ -107,7 +107,7 @@ GC_OBJECTS        ?= 50000
 BENCH_CREDENTIALS ?= 10000
 
 .PHONY: bench
-bench: bench-index bench-token-server bench-scale bench-state bench-gc bench-controllers bench-controllers-10k ## Run every benchmark (about 30 minutes); results go to docs/benchmarks.md by hand.
+bench: bench-index bench-token-server bench-scale bench-state bench-gc bench-controllers bench-controllers-10k ## Run every benchmark (about an hour on 2 cores); results go to docs/benchmarks.md by hand.
 
 .PHONY: bench-index
 bench-index: ## Benchmark the token server's index from 1,000 to 1,000,000 records: memory per record, lookup and authentication cost.

@@ -302,3 +302,51 @@ func watchHeap() func() uint64 {
 		return peak.Load()
 	}
 }
+
+// statusCounter counts the API server's answers by status code.
+type statusCounter struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	seen map[int]int
+}
+
+func (c *statusCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(r)
+	if err == nil {
+		c.mu.Lock()
+		c.seen[resp.StatusCode]++
+		c.mu.Unlock()
+	}
+	return resp, err
+}
+
+// TestLedgerWritesOverItsOwnLastWrite: a revocation writes its client's
+// ledger twice in a row (its assertion, then the revocation), before the
+// informer has seen the first write. The second write starts from the
+// first one's answer, so neither conflicts.
+func TestLedgerWritesOverItsOwnLastWrite(t *testing.T) {
+	ns, _ := namespace(t, cs)
+	counter := &statusCounter{seen: map[int]int{}}
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { counter.next = rt; return counter })
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An informer that never catches up.
+	ledger := &kube.Ledger{Client: client, Namespace: ns, Cached: func(string) *corev1.ConfigMap { return nil }}
+	now := time.Now()
+	for i := range 5 {
+		if first, err := ledger.UseAssertion(t.Context(), "sgc_busy", fmt.Sprintf("jti-%d", i), now.Add(time.Minute)); err != nil || !first {
+			t.Fatalf("assertion %d: first %v, %v", i, first, err)
+		}
+		if err := ledger.Revoke(t.Context(), fmt.Sprintf("01KAAAAAAAAAAAAAAAAAAAAAA%d", i), "sgc_busy", now, now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counter.mu.Lock()
+	defer counter.mu.Unlock()
+	if counter.seen[http.StatusConflict] > 0 || counter.seen[http.StatusOK]+counter.seen[http.StatusCreated] != 10 {
+		t.Fatalf("answers %v: want 10 writes and no conflict", counter.seen)
+	}
+}

@@ -36,7 +36,7 @@ func TestFailureLimitsNeverRefuseACorrectCredential(t *testing.T) {
 
 	from := func(ip string) *http.Client {
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
-		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 8}}
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 40}}
 	}
 	shared := from("127.0.0.3")
 	ask := func(c *http.Client, id, secret string) (int, string) {
@@ -59,18 +59,22 @@ func TestFailureLimitsNeverRefuseACorrectCredential(t *testing.T) {
 	stop := make(chan struct{})
 	var attacks, limited, limitedWithoutRetryAfter atomic.Int64
 	var wg sync.WaitGroup
-	// 1,000 failures a second: 4 senders, one every 4 ms each.
-	for range 4 {
+	// 1,000 failures a second, on a schedule: the n-th goes out n ms after
+	// the start, from whichever of 32 senders is free, so that a slow
+	// answer on a busy machine delays no other attempt.
+	var slot atomic.Int64
+	began := time.Now()
+	wrong := wrongSecret(h)
+	for range 32 {
 		wg.Go(func() {
-			tick := time.NewTicker(4 * time.Millisecond)
-			defer tick.Stop()
 			for {
+				at := began.Add(time.Duration(slot.Add(1)) * time.Millisecond)
 				select {
 				case <-stop:
 					return
-				case <-tick.C:
+				case <-time.After(time.Until(at)):
 				}
-				code, retry := ask(shared, a.ID(), wrongSecret(h))
+				code, retry := ask(shared, a.ID(), wrong)
 				attacks.Add(1)
 				if code == http.StatusTooManyRequests {
 					limited.Add(1)

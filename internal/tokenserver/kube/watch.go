@@ -68,6 +68,9 @@ func (w *Watcher) informer(selector string, pick func(informers.SharedInformerFa
 		informers.WithNamespace(w.namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }))
 	inf := pick(f)
+	// The cache holds every record of the namespace; managed fields are
+	// a few hundred bytes of each that nothing here reads.
+	_ = inf.SetTransform(dropManagedFields)
 	// Without this, a failed watch is only logged by client-go; here it
 	// also marks the connection down at once, before the next probe.
 	_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
@@ -236,4 +239,13 @@ func (w *Watcher) deleteRevoked(obj any) {
 		return
 	}
 	w.index.Unrevoke(cm.Data[dataJTI])
+}
+
+// dropManagedFields is an informer transform: objects are cached without
+// their managed fields. Tombstones pass through unchanged.
+func dropManagedFields(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
 }
