@@ -105,10 +105,8 @@ func TestDeletingACredentialDeletesItsSecret(t *testing.T) {
 
 // An account deleted and re-applied with the same name, as GitOps does on a
 // re-sync, is a new identity: its credential's old secret and tokens stay
-// dead. Today the old secret works again on both replicas (its tokens stay
-// inactive): the record's not-before must survive the account.
+// dead, because the record remembers the account's UID.
 func TestRecreatedAccountRevivesNothing(t *testing.T) {
-	t.Skip("needs the record not-before (issue part 1)")
 	v := newVictim(t)
 	kubectl(t, "-n", v.ns, "delete", "serviceaccounts.iam.signet.dev", "reporter", "--wait=false")
 	v.expectDead(t, "account deleted", time.Now())
@@ -123,10 +121,8 @@ func TestRecreatedAccountRevivesNothing(t *testing.T) {
 // A ClientCredential deleted with deletionPolicy Orphan leaves its workload
 // Secret behind; re-created with the same name it is a new credential, and
 // the orphaned secret works neither under the old client_id nor under the
-// new one. Today the re-created credential adopts the orphaned Secret, and
-// its secret works again under the new client_id on both replicas.
+// new one: the new credential writes its own secret into the Secret.
 func TestRecreatedCredentialRevivesNothing(t *testing.T) {
-	t.Skip("needs the record not-before (issue part 1)")
 	v := newVictim(t)
 	kubectl(t, "-n", v.ns, "patch", "clientcredential", "reporter", "--type=merge", "-p", `{"spec":{"deletionPolicy":"Orphan"}}`)
 	credentialReady(t, v.ns, "reporter")
