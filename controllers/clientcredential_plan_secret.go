@@ -232,7 +232,9 @@ func rollover(s *snapshot, o *outcome, rec *record.Record, previous []material, 
 			break
 		}
 	}
-	if current != nil && sameMaterial(*current, fresh) {
+	// Compared by verifying, not by hash string: a hash made under an
+	// earlier hash key still names the same secret.
+	if current != nil && matchesValue(s, *current, o.workload.value) {
 		kept := *current
 		if kept.issuedAt == nil { // from a version 1 record
 			kept.issuedAt = fresh.issuedAt
@@ -272,14 +274,6 @@ func rollover(s *snapshot, o *outcome, rec *record.Record, previous []material, 
 		o.schedule(end)
 	}
 	return out
-}
-
-// sameMaterial reports whether two materials are one secret or key.
-func sameMaterial(a, b material) bool {
-	if a.jwk != nil || b.jwk != nil {
-		return bytes.Equal(a.jwk, b.jwk)
-	}
-	return a.hash == b.hash
 }
 
 // graceLimit is when a previous secret issued at prevIssued stops being

@@ -495,16 +495,49 @@ func (m *model) afterReconcile(wantNew, grace bool, now time.Time) error {
 }
 
 // check compares every secret and token with the model at the world's time.
+// For secrets it compares two sets, which is the same as asking about each
+// secret minted so far but costs nothing for the dead ones: the secrets the
+// implementation accepts (read from every stored record) and those the
+// model accepts (only live ones can be).
 func (m *model) check() error {
 	now := m.w.now
 	recs := map[string]*record.Record{}
+	byHash := map[string]*modelSecret{}
 	for _, s := range m.secrets {
-		_, got := m.implAccepts(recs, s, now)
-		if want := m.secretOK(s, now); got != want {
-			return fmt.Errorf("secret issued at %v (dead %v, current %v, grace until %v): accepted %v, the model says %v",
-				s.issuedAt.Format(time.RFC3339), s.dead, s.current, s.graceUntil.Format(time.RFC3339), got, want)
+		byHash[s.hash] = s
+	}
+	for clientID := range m.w.records {
+		rec := storedRecord(recs, m.w, clientID)
+		if rec == nil {
+			continue
+		}
+		if ok, _ := rec.Usable(now); !ok {
+			continue
+		}
+		for _, h := range rec.AcceptedSecrets(now) {
+			s := byHash[h.Hash]
+			if s == nil || s.clientID != clientID {
+				return fmt.Errorf("client %s accepts a secret the model never saw issued to it", clientID)
+			}
+			if !m.secretOK(s, now) {
+				return fmt.Errorf("secret issued at %v (dead %v, current %v, grace until %v): accepted, the model says no",
+					s.issuedAt.Format(time.RFC3339), s.dead, s.current, s.graceUntil.Format(time.RFC3339))
+			}
 		}
 	}
+	live := m.secrets[:0]
+	for _, s := range m.secrets {
+		if m.secretOK(s, now) {
+			if _, got := m.implAccepts(recs, s, now); !got {
+				return fmt.Errorf("secret issued at %v (current %v, grace until %v): refused, the model says accepted",
+					s.issuedAt.Format(time.RFC3339), s.current, s.graceUntil.Format(time.RFC3339))
+			}
+		}
+		if !s.dead {
+			live = append(live, s) // a dead secret is checked above, through the records
+		}
+	}
+	m.secrets = live
 	if m.keys {
 		for i := range m.keySet {
 			got := m.implAcceptsKey(recs, i, now)
@@ -513,7 +546,7 @@ func (m *model) check() error {
 			}
 		}
 	}
-	live := m.tokens[:0]
+	tokens := m.tokens[:0]
 	for _, t := range m.tokens {
 		got := implActive(recs, m.w, t, now)
 		if want := m.tokenOK(t, now); got != want {
@@ -521,10 +554,10 @@ func (m *model) check() error {
 				t.issued.Format(time.RFC3339), t.exp.Format(time.RFC3339), t.scopes, t.dead, got, want)
 		}
 		if now.Before(t.exp) {
-			live = append(live, t) // an expired token never comes back
+			tokens = append(tokens, t) // an expired token never comes back
 		}
 	}
-	m.tokens = live
+	m.tokens = tokens
 	return nil
 }
 

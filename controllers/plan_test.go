@@ -91,11 +91,11 @@ func TestPlanWorkload(t *testing.T) {
 			if (wl.graceUntil != nil) != tc.wantGrace {
 				t.Errorf("grace = %v, want %v", wl.graceUntil, tc.wantGrace)
 			}
-			_, oldOK := w.accepts(w.clientID(), old)
+			oldOK := w.accepts(w.clientID(), old)
 			if wantOld := !isNew && !w.cred.Spec.Revoked || tc.wantGrace; oldOK != wantOld {
 				t.Errorf("old secret accepted = %v, want %v", oldOK, wantOld)
 			}
-			if _, ok := w.accepts(w.clientID(), w.secret()); w.secret() != "" && !ok {
+			if ok := w.accepts(w.clientID(), w.secret()); w.secret() != "" && !ok {
 				t.Error("the record does not accept the secret the workload Secret holds")
 			}
 		})
@@ -152,7 +152,7 @@ func TestPlanRecordRebuild(t *testing.T) {
 			if !slices.Contains(w.reasons(), iamv1.RecordRebuiltReason) || !slices.Contains(w.reasons(), iamv1.ReissuedReason) {
 				t.Errorf("events %v, want RecordRebuilt and Reissued", w.reasons())
 			}
-			if _, ok := w.accepts(w.clientID(), old); ok {
+			if w.accepts(w.clientID(), old) {
 				t.Error("the secret from before the rebuild is still accepted")
 			}
 			rec := w.record()
@@ -213,11 +213,11 @@ func TestPlanKillsWhatWasIssuedAtTheSameInstant(t *testing.T) {
 			w.now = phaseNow.Add(skew)
 			w.createAccount()
 			w.reconcile()
-			if _, ok := w.accepts(w.clientID(), old); ok {
+			if w.accepts(w.clientID(), old) {
 				t.Error("the secret of the replaced account is still accepted")
 			}
 			w.now = phaseNow.Add(time.Millisecond)
-			if _, ok := w.accepts(w.clientID(), w.secret()); !ok || w.secret() == old {
+			if !w.accepts(w.clientID(), w.secret()) || w.secret() == old {
 				t.Error("the reissued secret is not accepted")
 			}
 		})

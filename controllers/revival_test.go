@@ -22,12 +22,12 @@ import (
 
 // TestReappliedServiceAccountIsANewIdentity: a ServiceAccount deleted and
 // re-applied with the same name, as a GitOps re-sync does, does not revive
-// its credentials' secrets or tokens: the credential gets a new secret.
+// its credentials' API keys or tokens: the credential gets a new key.
 func TestReappliedServiceAccountIsANewIdentity(t *testing.T) {
 	h := newHarness(t)
-	cc := h.readyCredential("svc", iamv1.ClientSecretType, nil)
+	cc := h.readyCredential("svc", iamv1.APIKeyType, nil)
 	g := h.g
-	old := string(h.workloadSecret(cc).Data[keyClientSecret])
+	old := string(h.workloadSecret(cc).Data[keyAPIKey])
 	tokenIssued := h.clock.Now()
 	g.Expect(h.tokenActive(h.record(g, cc), tokenIssued)).To(BeTrue())
 
@@ -44,7 +44,7 @@ func TestReappliedServiceAccountIsANewIdentity(t *testing.T) {
 		g.Expect(rec.AccountUID).NotTo(Equal(string(oldUID)))
 		g.Expect(h.serverAccepts(rec, old)).To(BeFalse(), "the secret of the deleted account works again")
 		g.Expect(h.tokenActive(rec, tokenIssued)).To(BeFalse(), "a token of the deleted account is active again")
-		fresh := string(h.workloadSecret(cc).Data[keyClientSecret])
+		fresh := string(h.workloadSecret(cc).Data[keyAPIKey])
 		g.Expect(fresh).NotTo(Equal(old))
 		g.Expect(h.serverAccepts(rec, fresh)).To(BeTrue(), "the re-created account's credential has no working secret")
 	}

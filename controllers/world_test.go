@@ -179,22 +179,23 @@ func (w *world) secret() string {
 
 // accepts reports whether the token server, holding the stored records,
 // would accept secret for client_id at the world's time.
-func (w *world) accepts(clientID, secret string) (*record.Record, bool) {
+func (w *world) accepts(clientID, secret string) bool {
 	data, ok := w.records[clientID]
 	if !ok {
-		return nil, false
+		return false
 	}
 	rec, err := record.Parse(data)
 	if err != nil {
-		return nil, false
+		return false
 	}
 	if ok, _ := rec.Usable(w.now); !ok {
-		return nil, false
+		return false
 	}
-	return rec.MatchSecret(w.now, func(hash string) bool {
+	_, ok = rec.MatchSecret(w.now, func(hash string) bool {
 		ok, err := w.hasher.Verify(credential.SecretDomain, secret, hash)
 		return ok && err == nil
 	})
+	return ok
 }
 
 func (w *world) reasons() []string {

@@ -105,8 +105,7 @@ func TestDeletingACredentialDeletesItsSecret(t *testing.T) {
 
 // An account deleted and re-applied with the same name, as GitOps does on a
 // re-sync, is a new identity: its credential's old secret and tokens stay
-// dead on both replicas: the record carries the account's UID, and a secret
-// issued under another account is never accepted again.
+// dead, because the record remembers the account's UID.
 func TestRecreatedAccountRevivesNothing(t *testing.T) {
 	v := newVictim(t)
 	kubectl(t, "-n", v.ns, "delete", "serviceaccounts.iam.signet.dev", "reporter", "--wait=false")
@@ -122,7 +121,7 @@ func TestRecreatedAccountRevivesNothing(t *testing.T) {
 // A ClientCredential deleted with deletionPolicy Orphan leaves its workload
 // Secret behind; re-created with the same name it is a new credential, and
 // the orphaned secret works neither under the old client_id nor under the
-// new one: the re-created credential (a new UID) issues a secret of its own.
+// new one: the new credential writes its own secret into the Secret.
 func TestRecreatedCredentialRevivesNothing(t *testing.T) {
 	v := newVictim(t)
 	kubectl(t, "-n", v.ns, "patch", "clientcredential", "reporter", "--type=merge", "-p", `{"spec":{"deletionPolicy":"Orphan"}}`)
