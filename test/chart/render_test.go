@@ -130,7 +130,7 @@ func TestRender(t *testing.T) {
 var renderedKinds = map[string]bool{
 	"Deployment": true, "Service": true, "ServiceAccount": true, "PodDisruptionBudget": true, "NetworkPolicy": true,
 	"ClusterRole": true, "ClusterRoleBinding": true, "Role": true, "RoleBinding": true,
-	"Certificate": true, "ServiceMonitor": true,
+	"Certificate": true, "ServiceMonitor": true, "ConfigMap": true, "PrometheusRule": true,
 	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
 }
 
