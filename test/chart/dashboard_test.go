@@ -3,6 +3,8 @@ package chart_test
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -51,6 +53,7 @@ func TestMonitoringMetricsExist(t *testing.T) {
 	if len(rules) < 5 {
 		t.Errorf("the PrometheusRule has %d alerts, want at least 5", len(rules))
 	}
+	checkAlertsDocumented(t, rules)
 	maps := []map[string]string{exprs, rules}
 	known := registeredMetrics(t)
 	for _, set := range maps {
@@ -64,6 +67,22 @@ func TestMonitoringMetricsExist(t *testing.T) {
 					t.Errorf("%s: %s is not a metric Signet or controller-runtime registers (in %q)", where, name, expr)
 				}
 			}
+		}
+	}
+}
+
+// checkAlertsDocumented: whoever is paged reads docs/operations.md for what
+// an alert means and what to do, so each alert must be there.
+func checkAlertsDocumented(t *testing.T, rules map[string]string) {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for where := range rules {
+		name := strings.TrimPrefix(where, "alert ")
+		if !strings.Contains(string(doc), "`"+name+"`") {
+			t.Errorf("docs/operations.md does not explain %s", name)
 		}
 	}
 }
