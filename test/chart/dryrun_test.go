@@ -21,7 +21,7 @@ import (
 // notInCluster are kinds whose CRDs (cert-manager's, the Prometheus
 // Operator's) the local API server does not have. The dry run leaves them
 // out; TestRender checks them field by field.
-var notInCluster = map[string]bool{"Certificate": true, "ServiceMonitor": true}
+var notInCluster = map[string]bool{"Certificate": true, "ServiceMonitor": true, "PrometheusRule": true}
 
 // TestServerSideDryRun applies what the chart renders for every value set
 // of TestRender, CRDs included, to the real API server with kubectl

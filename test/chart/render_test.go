@@ -73,9 +73,10 @@ var renderCases = map[string]renderCase{
 		values:          map[string]any{"tls": map[string]any{"existingSecret": "token-endpoint-tls"}},
 		managerReplicas: 2, tlsSecret: "token-endpoint-tls", issuer: defaultIssuer,
 	},
-	"ServiceMonitor and NetworkPolicy": {
+	"ServiceMonitor, dashboard, alerts and NetworkPolicy": {
 		values: map[string]any{
 			"prometheus": map[string]any{"serviceMonitor": map[string]any{"enabled": true}},
+			"monitoring": monitoringValues["monitoring"],
 			"networkPolicy": map[string]any{
 				"enabled":   true,
 				"tokenFrom": []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"signet.dev/clients": "true"}}}},
@@ -130,7 +131,7 @@ func TestRender(t *testing.T) {
 var renderedKinds = map[string]bool{
 	"Deployment": true, "Service": true, "ServiceAccount": true, "PodDisruptionBudget": true, "NetworkPolicy": true,
 	"ClusterRole": true, "ClusterRoleBinding": true, "Role": true, "RoleBinding": true,
-	"Certificate": true, "ServiceMonitor": true,
+	"Certificate": true, "ServiceMonitor": true, "ConfigMap": true, "PrometheusRule": true,
 	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
 }
 
