@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -62,10 +64,9 @@ func (r *ClientCredentialReconciler) apply(ctx context.Context, s *snapshot, o *
 }
 
 // writeStatus writes the status from the outcome (nil when observe or plan
-// failed) with one patch, owning only Signet's own conditions, and decides
+// failed) with one server-side apply, owning only Signet's own conditions, and decides
 // when to look again.
 func (r *ClientCredentialReconciler) writeStatus(ctx context.Context, obj *iamv1.ClientCredential, clientID string, o *outcome, restartPending bool, reconcileErr error) (ctrl.Result, error) {
-	base := obj.DeepCopy()
 	st := &obj.Status
 	st.ClientID = clientID
 	conds := conditionSet{}
@@ -81,7 +82,7 @@ func (r *ClientCredentialReconciler) writeStatus(ctx context.Context, obj *iamv1
 	conds.apply(&st.Conditions, obj.Generation)
 	recordExpiryMetric(obj, o)
 	err := reconcileErr
-	if perr := r.Status().Patch(ctx, obj, client.MergeFrom(base)); perr != nil {
+	if perr := r.applyStatus(ctx, obj); perr != nil {
 		err = kerrors.NewAggregate([]error{err, client.IgnoreNotFound(perr)})
 	}
 	if err != nil {
@@ -89,6 +90,40 @@ func (r *ClientCredentialReconciler) writeStatus(ctx context.Context, obj *iamv1
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: requeueAfter(r.Clock.Now(), o.next)}, nil
+}
+
+// applyStatus writes obj's status with server-side apply on the status
+// subresource, as its own field manager. The configuration carries every
+// status field Signet decides, so one it leaves out (a condition no longer
+// True, a rotation no longer scheduled) is removed, and only Signet's own
+// condition types, so a condition another actor added survives. The
+// conditions were merged into the observed ones, which keeps their
+// lastTransitionTime while their status does not change.
+func (r *ClientCredentialReconciler) applyStatus(ctx context.Context, obj *iamv1.ClientCredential) error {
+	st := obj.Status.DeepCopy()
+	st.Conditions = ownConditions(st.Conditions)
+	status, err := runtime.DefaultUnstructuredConverter.ToUnstructured(st)
+	if err != nil {
+		return err
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{"status": status}}
+	u.SetGroupVersionKind(iamv1.GroupVersion.WithKind("ClientCredential"))
+	u.SetNamespace(obj.Namespace)
+	u.SetName(obj.Name)
+	return r.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), statusFieldOwner, client.ForceOwnership)
+}
+
+// ownConditions keeps the condition types the ClientCredential reconciler
+// owns.
+func ownConditions(conds []metav1.Condition) []metav1.Condition {
+	var own []metav1.Condition
+	for _, c := range conds {
+		switch c.Type {
+		case iamv1.ReadyCondition, iamv1.ReconcilingCondition, iamv1.StalledCondition, iamv1.ExpiringSoonCondition:
+			own = append(own, c)
+		}
+	}
+	return own
 }
 
 // fillStatus copies the outcome into the status. Fields the pass did not

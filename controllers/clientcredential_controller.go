@@ -24,6 +24,9 @@ const (
 	credentialFinalizer = "iam.signet.dev/credential-record"
 	// fieldOwner is the server-side apply field manager of every write.
 	fieldOwner = client.FieldOwner("signet-manager")
+	// statusFieldOwner is the field manager of the ClientCredential status,
+	// so its managed fields name exactly what this reconciler decides.
+	statusFieldOwner = client.FieldOwner("signet-clientcredential")
 )
 
 // ClientCredentialReconciler turns a ClientCredential into a workload Secret
@@ -55,7 +58,7 @@ type ClientCredentialReconciler struct {
 
 // Reconcile observes the credential and everything it depends on, plans
 // the desired state as a pure function of that snapshot and the time, and
-// applies it; one status patch ends every pass.
+// applies it; one server-side apply of the status ends every pass.
 func (r *ClientCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	obj := &iamv1.ClientCredential{}
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {

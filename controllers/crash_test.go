@@ -96,7 +96,7 @@ func TestACrashBetweenWritesConvergesToOneSecret(t *testing.T) {
 				}
 			}
 			if tc.failStatus {
-				funcs.SubResourcePatch = func(context.Context, client.Client, string, client.Object, client.Patch, ...client.SubResourcePatchOption) error {
+				funcs.SubResourceApply = func(context.Context, client.Client, string, runtime.ApplyConfiguration, ...client.SubResourceApplyOption) error {
 					return errCrash
 				}
 			}
