@@ -31,18 +31,8 @@ func (b *bench) pkjwt() error {
 		return err
 	}
 	clients := make([]*fixture.Client, b.cfg.clients)
-	err = parallel(b.ctx, len(clients), 16, func(i int) error {
-		c, err := fx.NewClient(record.TypePrivateKeyJWT, fmt.Sprintf("signer-%05d", i), []string{"orders:read"}, nil)
-		if err != nil {
-			return err
-		}
-		s, err := fx.RecordSecret(c)
-		if err != nil {
-			return err
-		}
-		clients[i] = c
-		_, err = b.cs.CoreV1().Secrets(ns).Create(b.ctx, s, metav1.CreateOptions{})
-		return err
+	err = b.writeClients(fx, ns, clients, 16, func(i int) (*fixture.Client, error) {
+		return fx.NewClient(record.TypePrivateKeyJWT, fmt.Sprintf("signer-%05d", i), []string{"orders:read"}, nil)
 	})
 	if err != nil {
 		return err

@@ -240,6 +240,25 @@ func (b *bench) etcdMetrics() (dbBytes, inUseBytes, keys float64) {
 	return dbBytes, inUseBytes, keys
 }
 
+// writeClients makes len(clients) clients with newClient, from workers
+// writers, and writes each one's credential record into ns through the API
+// server, as the manager would.
+func (b *bench) writeClients(fx *fixture.Fixture, ns string, clients []*fixture.Client, workers int, newClient func(i int) (*fixture.Client, error)) error {
+	return parallel(b.ctx, len(clients), workers, func(i int) error {
+		c, err := newClient(i)
+		if err != nil {
+			return err
+		}
+		s, err := fx.RecordSecret(c)
+		if err != nil {
+			return err
+		}
+		clients[i] = c
+		_, err = b.cs.CoreV1().Secrets(ns).Create(b.ctx, s, metav1.CreateOptions{})
+		return err
+	})
+}
+
 // parallel runs fn(0..n-1) on workers goroutines and returns the first
 // error.
 func parallel(ctx context.Context, n, workers int, fn func(i int) error) error {

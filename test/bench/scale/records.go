@@ -54,18 +54,8 @@ func (b *bench) records() error {
 	fmt.Printf("Writing %d credential records through the API server\n", n)
 	clients := make([]*fixture.Client, n)
 	start := time.Now()
-	err = parallel(b.ctx, n, 32, func(i int) error {
-		c, err := fx.NewClient(record.TypeClientSecret, fmt.Sprintf("app-%07d", i), []string{"orders:read", "orders:write"}, []string{"https://orders.example.com"})
-		if err != nil {
-			return err
-		}
-		s, err := fx.RecordSecret(c)
-		if err != nil {
-			return err
-		}
-		clients[i] = c
-		_, err = b.cs.CoreV1().Secrets(ns).Create(b.ctx, s, metav1.CreateOptions{})
-		return err
+	err = b.writeClients(fx, ns, clients, 32, func(i int) (*fixture.Client, error) {
+		return fx.NewClient(record.TypeClientSecret, fmt.Sprintf("app-%07d", i), []string{"orders:read", "orders:write"}, []string{"https://orders.example.com"})
 	})
 	if err != nil {
 		return err
