@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -212,21 +213,25 @@ func stampTest(stamp string) []byte {
 	return patch
 }
 
-// reconcileDelete removes the credential record, then the workload Secret
+// reconcileDelete removes the credential record, or hands it over when
+// the credential asks for continuity, then deletes the workload Secret
 // (deletionPolicy Delete) or its owner reference (Orphan), then the
 // finalizer. It never writes anything new: a deleting credential only
-// shrinks.
+// shrinks, and a handed-over record is refused until it is adopted.
 func (r *ClientCredentialReconciler) reconcileDelete(ctx context.Context, obj *iamv1.ClientCredential) error {
 	if !controllerutil.ContainsFinalizer(obj, credentialFinalizer) {
 		return nil
 	}
-	clientID, err := credential.ClientID(string(obj.UID))
+	derived, err := credential.ClientID(string(obj.UID))
 	if err != nil {
 		return err
 	}
-	rec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: r.Options.SignetNamespace, Name: record.SecretName(clientID)}}
-	if err := r.Delete(ctx, rec); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("deleting credential record: %s", safeReason(err))
+	clientID, data, _, err := r.observeIdentity(ctx, obj, derived)
+	if err != nil {
+		return err
+	}
+	if err := r.releaseRecord(ctx, obj, clientID, data); err != nil {
+		return err
 	}
 	if err := r.releaseWorkloadSecret(ctx, obj); err != nil {
 		return err
@@ -235,6 +240,34 @@ func (r *ClientCredentialReconciler) reconcileDelete(ctx context.Context, obj *i
 	patch := client.MergeFromWithOptions(obj.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(obj, credentialFinalizer)
 	return client.IgnoreNotFound(r.Patch(ctx, obj, patch))
+}
+
+// releaseRecord hands the record over when obj asks for continuity and
+// there is a readable one to hand over, and deletes it otherwise.
+func (r *ClientCredentialReconciler) releaseRecord(ctx context.Context, obj *iamv1.ClientCredential, clientID string, data []byte) error {
+	if wantsContinuity(obj) {
+		if rec, write := handOver(data, r.Clock.Now(), r.Options.ContinuityWindow); rec != nil {
+			if !write {
+				return nil
+			}
+			ac, _, err := record.ApplyConfiguration(r.Options.SignetNamespace, rec)
+			if err != nil {
+				return err
+			}
+			if err := r.Apply(ctx, ac, fieldOwner, client.ForceOwnership); err != nil {
+				return fmt.Errorf("handing over credential record for %s: %s", clientID, safeReason(err))
+			}
+			r.Notifier.normal(ctx, obj, iamv1.HandedOverReason, "Continue",
+				"Handed over client_id %s until %s: a ClientCredential %s created with annotation %s=true adopts it",
+				clientID, rec.HandoverUntil.Format(time.RFC3339), obj.Name, annotContinuity)
+			return nil
+		}
+	}
+	rec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: r.Options.SignetNamespace, Name: record.SecretName(clientID)}}
+	if err := r.Delete(ctx, rec); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting credential record: %s", safeReason(err))
+	}
+	return nil
 }
 
 func (r *ClientCredentialReconciler) releaseWorkloadSecret(ctx context.Context, obj *iamv1.ClientCredential) error {

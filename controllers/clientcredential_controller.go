@@ -90,7 +90,8 @@ func (r *ClientCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		o, err = plan(s, r.Clock.Now())
 	}
 	if err == nil {
-		restartPending, err = r.apply(ctx, s, o)
+		clientID = o.snapshot.clientID
+		restartPending, err = r.apply(ctx, o.snapshot, o)
 	}
 	return r.writeStatus(ctx, obj, clientID, o, restartPending, err)
 }

@@ -38,6 +38,12 @@ type snapshot struct {
 	// recordData is the stored record; nil when the record Secret does not
 	// exist (or holds no record).
 	recordData []byte
+	// handover is the record a deleted credential of this name handed over,
+	// set only when obj asks for continuity and holds no record of its own.
+	handover *namedRecord
+	// adopting is set on the snapshot plan works from when it continues
+	// handover's identity (continueIdentity).
+	adopting bool
 	// tokenURL and issuer go into the workload Secret.
 	tokenURL, issuer string
 }
@@ -71,8 +77,22 @@ func (r *ClientCredentialReconciler) observe(ctx context.Context, obj *iamv1.Cli
 	if s.workloadSecret, err = r.currentWorkloadSecret(ctx, obj.Namespace, workloadSecretName(obj)); err != nil {
 		return nil, err
 	}
-	s.recordData, err = r.observeRecord(ctx, clientID)
+	s.clientID, s.recordData, s.handover, err = r.observeIdentity(ctx, obj, clientID)
 	return s, err
+}
+
+// observeIdentity reads the credential's record: the one of the client_id
+// derived from its UID; failing that, one it adopted through continuity;
+// failing that, when it asks for continuity, a record handed over by a
+// deleted credential of its name, for plan to decide on.
+func (r *ClientCredentialReconciler) observeIdentity(ctx context.Context, obj *iamv1.ClientCredential, derived string) (clientID string, data []byte, handover *namedRecord, err error) {
+	data, err = r.observeRecord(ctx, derived)
+	if err != nil {
+		return derived, nil, nil, err
+	}
+	return chooseIdentity(obj, derived, data, func() ([]namedRecord, error) {
+		return r.recordsNamed(ctx, obj.Namespace, obj.Name)
+	})
 }
 
 // coreAccountExists reports whether a core ServiceAccount of the name

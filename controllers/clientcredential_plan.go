@@ -26,9 +26,12 @@ type notice struct {
 // outcome is what plan decides for one snapshot at one moment: the desired
 // workload Secret and record, the status, the Events and when to look again.
 type outcome struct {
-	now     time.Time
-	account accountState
-	grants  grants.Grants
+	// snapshot is what plan worked from: the observed one, or a copy under
+	// an adopted identity (continueIdentity). Apply and status use it.
+	snapshot *snapshot
+	now      time.Time
+	account  accountState
+	grants   grants.Grants
 
 	// workload is the workload Secret's desired content; nil when the pass
 	// stopped before it (no hash key yet, or the name is taken).
@@ -71,6 +74,8 @@ func (o *outcome) notify(warning bool, reason, action, format string, args ...an
 // not-before, which it moves first.
 func plan(s *snapshot, now time.Time) (*outcome, error) {
 	o := &outcome{now: now}
+	s = continueIdentity(s, o)
+	o.snapshot = s
 	planAccount(s, o)
 	if s.hasher == nil {
 		o.conditions.markReconciling(iamv1.KeysNotReadyReason, "waiting for the hash key Secret "+record.HashKeySecretName)
@@ -147,7 +152,12 @@ func previousRecord(s *snapshot) (*record.Record, bool) {
 		return nil, hadSecret
 	}
 	prev, err := record.Parse(s.recordData)
-	if err != nil || prev.ClientID != s.clientID || (prev.CredentialUID != "" && prev.CredentialUID != string(s.obj.UID)) {
+	if err != nil || prev.ClientID != s.clientID || (prev.CredentialUID != "" && prev.CredentialUID != string(s.obj.UID) && !s.adopting) {
+		return nil, true
+	}
+	if prev.HandoverUntil != nil && !s.adopting {
+		// Handed over by a deleted credential whose UID this one shares:
+		// only adoption may bring it back.
 		return nil, true
 	}
 	return prev, false
@@ -219,6 +229,12 @@ func moveNotBefore(s *snapshot, o *outcome, rec, prev *record.Record, rebuilt bo
 	// A version 1 record has no account UID: it is adopted as is.
 	if prev.AccountUID != "" && prev.AccountUID != rec.AccountUID {
 		both()
+	}
+	// Continuity carries the secret over, never the tokens: whatever the
+	// gap hid (a grant withdrawn and restored, an account disabled and
+	// enabled) cannot revive one.
+	if s.adopting {
+		bump(&rec.TokensNotBefore, now)
 	}
 	if rec.Revoked && !prev.Revoked {
 		both()

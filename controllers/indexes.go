@@ -26,6 +26,10 @@ const (
 	credentialSecretIndex = "workloadSecretName"
 	// ruleSubjectIndex indexes AccessRules by the names of their subjects.
 	ruleSubjectIndex = "spec.subjects.name"
+	// recordOwnerIndex indexes credential records by the namespace/name of
+	// the ClientCredential they were compiled for, which finds a record
+	// handed over by a deleted credential, or adopted from one.
+	recordOwnerIndex = "credentialRecordOwner"
 )
 
 func registerIndexes(ctx context.Context, mgr ctrl.Manager) error {
@@ -37,6 +41,15 @@ func registerIndexes(ctx context.Context, mgr ctrl.Manager) error {
 	}
 	if err := idx.IndexField(ctx, &iamv1.ClientCredential{}, credentialSecretIndex, func(o client.Object) []string {
 		return []string{workloadSecretName(o.(*iamv1.ClientCredential))}
+	}); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &corev1.Secret{}, recordOwnerIndex, func(o client.Object) []string {
+		l := o.GetLabels()
+		if l[record.LabelComponent] != record.ComponentCredentialRecord {
+			return nil
+		}
+		return []string{l[record.LabelNamespace] + "/" + l[record.LabelCredential]}
 	}); err != nil {
 		return err
 	}

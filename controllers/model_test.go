@@ -83,8 +83,9 @@ type step struct {
 	rule    int
 	scopes  []string
 	ruleFor time.Duration
-	// orphan is the deletion policy of a created credential.
-	orphan bool
+	// orphan is the deletion policy of a created credential; continuity
+	// whether it carries the continuity annotation.
+	orphan, continuity bool
 	// daysValid of a re-created account (0: no expiry).
 	daysValid int32
 	// advance is how far time moves.
@@ -104,7 +105,7 @@ func (s step) String() string {
 	case stepAccountRecreate:
 		return fmt.Sprintf("account-recreate(daysValid %d)", s.daysValid)
 	case stepCredentialCreate:
-		return fmt.Sprintf("credential-create(orphan %v)", s.orphan)
+		return fmt.Sprintf("credential-create(orphan %v, continuity %v)", s.orphan, s.continuity)
 	case stepRecordCorrupt:
 		return fmt.Sprintf("record-corrupt(%q)", s.corrupt)
 	case stepTime:
@@ -120,7 +121,7 @@ var corruptions = []string{"{", `{"version":99,"clientId":"x"}`, `null`, `{"vers
 func randomSteps(rng *rand.Rand, n int) []step {
 	out := make([]step, n)
 	for i := range out {
-		s := step{kind: stepKind(rng.IntN(int(stepKinds))), rule: rng.IntN(3), orphan: rng.IntN(2) == 0, pick: rng.Uint64(),
+		s := step{kind: stepKind(rng.IntN(int(stepKinds))), rule: rng.IntN(3), orphan: rng.IntN(2) == 0, continuity: rng.IntN(2) == 0, pick: rng.Uint64(),
 			corrupt: corruptions[rng.IntN(len(corruptions))]}
 		for _, sc := range []string{"a", "b", "c"} {
 			if rng.IntN(2) == 0 {
@@ -186,6 +187,23 @@ type model struct {
 	grantsAtReconcile []string
 	secrets           []*modelSecret
 	tokens            []*modelToken
+	// handovers are the client_ids credentials deleted with continuity
+	// handed over, not yet adopted.
+	handovers []modelHandover
+	// workloadHolds is the client_id whose secret the workload Secret
+	// holds ("" once it is deleted), and workloadTrigger the rotation
+	// trigger it was issued for.
+	workloadHolds, workloadTrigger string
+	// expectID is the client_id the credential created by this step must
+	// have; "" when it is the one derived from its UID.
+	expectID string
+	created  bool
+}
+
+// modelHandover is a client_id a deleted credential handed over.
+type modelHandover struct {
+	clientID string
+	until    time.Time
 }
 
 func (m *model) credLive() bool { return m.w.cred != nil }
@@ -215,9 +233,12 @@ func (m *model) credentialExpiry(cur *modelSecret) time.Time {
 	return exp
 }
 
-func (m *model) current() *modelSecret {
+// current is the current secret of the credential's client_id.
+func (m *model) current() *modelSecret { return m.currentOf(m.w.clientID()) }
+
+func (m *model) currentOf(clientID string) *modelSecret {
 	for _, s := range m.secrets {
-		if s.current && !s.dead {
+		if s.current && !s.dead && s.clientID == clientID {
 			return s
 		}
 	}
@@ -278,6 +299,16 @@ func (m *model) killSecrets() {
 	}
 }
 
+// killSecretsOf kills the secrets of one client_id: what happens to the
+// live credential's record does not reach a handed-over one.
+func (m *model) killSecretsOf(clientID string) {
+	for _, s := range m.secrets {
+		if s.clientID == clientID {
+			s.dead = true
+		}
+	}
+}
+
 func (m *model) killTokens() {
 	for _, t := range m.tokens {
 		t.dead = true
@@ -308,7 +339,7 @@ func (m *model) apply(s step) (wantNew, grace bool) {
 	case stepRevoke:
 		if hasSecret {
 			w.edit(func(c *iamv1.ClientCredential) { c.Spec.Revoked = true })
-			m.killSecrets()
+			m.killSecretsOf(w.clientID())
 			m.killTokens()
 		}
 	case stepUnrevoke:
@@ -371,35 +402,22 @@ func (m *model) apply(s step) (wantNew, grace bool) {
 		return hasSecret, false
 	case stepCredentialDelete:
 		if m.credLive() {
-			w.deleteCredential()
-			m.killSecrets()
-			m.killTokens()
+			m.deleteCredential()
 		}
 	case stepCredentialCreate:
 		if !m.credLive() {
-			w.createCredential(func(c *iamv1.ClientCredential) {
-				c.Spec.ValidFor = duration(modelValidFor)
-				c.Spec.Rotation = &iamv1.RotationSpec{Trigger: "0"}
-				if s.orphan {
-					c.Spec.DeletionPolicy = iamv1.OrphanPolicy
-				}
-				if m.keys {
-					m.keySet = [3]bool{true}
-					c.Spec.Type, c.Spec.PublicKeys = iamv1.PrivateKeyJWTType, &iamv1.PublicKeys{PEM: m.pool.pem(m.keySet)}
-				}
-			})
-			return !m.keys, false
+			return m.createCredential(s), false
 		}
 	case stepRecordDelete, stepRecordCorrupt:
 		if !m.credLive() {
 			return false, false
 		}
 		if s.kind == stepRecordDelete {
-			delete(w.records, w.clientID())
+			w.deleteRecord(w.clientID())
 		} else {
 			w.records[w.clientID()] = []byte(s.corrupt)
 		}
-		m.killSecrets()
+		m.killSecretsOf(w.clientID())
 		m.killTokens()
 		return hasSecret, false
 	case stepTime:
@@ -420,6 +438,59 @@ func (m *model) apply(s step) (wantNew, grace bool) {
 		w.edit(func(c *iamv1.ClientCredential) { c.Spec.PublicKeys.PEM = m.pool.pem(m.keySet) })
 	}
 	return false, false
+}
+
+// deleteCredential deletes the credential. With continuity its record is
+// handed over: its secrets are refused, not dead, until it is adopted.
+func (m *model) deleteCredential() {
+	w := m.w
+	id, orphan := w.clientID(), w.cred.Spec.DeletionPolicy == iamv1.OrphanPolicy
+	if wantsContinuity(w.cred) {
+		m.handovers = append(m.handovers, modelHandover{clientID: id, until: w.now.Add(DefaultContinuityWindow)})
+	} else {
+		m.killSecretsOf(id)
+		m.killTokens()
+	}
+	if !orphan {
+		m.workloadHolds = ""
+	}
+	w.deleteCredential()
+}
+
+// createCredential creates the credential and says whether it must hold a
+// new secret. With continuity it adopts the latest handover if that has
+// not ended: its secret carries over if the workload Secret still holds
+// it; its tokens never do.
+func (m *model) createCredential(s step) (wantNew bool) {
+	m.w.createCredential(func(c *iamv1.ClientCredential) {
+		c.Spec.ValidFor = duration(modelValidFor)
+		c.Spec.Rotation = &iamv1.RotationSpec{Trigger: "0"}
+		if s.orphan {
+			c.Spec.DeletionPolicy = iamv1.OrphanPolicy
+		}
+		if s.continuity {
+			c.Annotations = map[string]string{annotContinuity: "true"}
+		}
+		if m.keys {
+			m.keySet = [3]bool{true}
+			c.Spec.Type, c.Spec.PublicKeys = iamv1.PrivateKeyJWTType, &iamv1.PublicKeys{PEM: m.pool.pem(m.keySet)}
+		}
+	})
+	m.expectID, m.created = "", true
+	if !s.continuity || len(m.handovers) == 0 {
+		return !m.keys
+	}
+	latest := len(m.handovers) - 1
+	h := m.handovers[latest]
+	if !m.w.now.Before(h.until) {
+		return !m.keys
+	}
+	m.handovers = slices.Delete(m.handovers, latest, latest+1)
+	m.expectID = h.clientID
+	m.killTokens()
+	// A trigger other than the one the secret was issued for rotates it,
+	// as it would on an edit.
+	return !m.keys && (m.workloadHolds != h.clientID || m.currentOf(h.clientID) == nil || m.workloadTrigger != "0")
 }
 
 // run plays steps from a fresh world and returns the first disagreement.
@@ -444,6 +515,9 @@ func runModel(t testing.TB, steps []step, keys *keyPool) error {
 		}
 		if m.credLive() {
 			w.reconcile()
+			if err := m.checkIdentity(s); err != nil {
+				return fmt.Errorf("step %d %v: %w", i, s, err)
+			}
 		}
 		if err := m.afterReconcile(wantNew, grace, w.now); err != nil {
 			return fmt.Errorf("step %d %v: %w", i, s, err)
@@ -454,6 +528,27 @@ func runModel(t testing.TB, steps []step, keys *keyPool) error {
 		if err := m.mint(s.pick); err != nil {
 			return fmt.Errorf("step %d %v: %w", i, s, err)
 		}
+	}
+	return nil
+}
+
+// checkIdentity checks that a created credential adopted exactly the
+// client_id the model expects.
+func (m *model) checkIdentity(s step) error {
+	if !m.created {
+		return nil
+	}
+	m.created = false
+	derived, err := credential.ClientID(string(m.w.cred.UID))
+	if err != nil {
+		return err
+	}
+	want := m.expectID
+	if want == "" {
+		want = derived
+	}
+	if got := m.w.clientID(); got != want {
+		return fmt.Errorf("the credential has client_id %s, the model expects %s (adoption expected %v)", got, want, m.expectID != "")
 	}
 	return nil
 }
@@ -478,6 +573,9 @@ func (m *model) afterReconcile(wantNew, grace bool, now time.Time) error {
 		return nil
 	}
 	for _, s := range m.secrets {
+		if s.clientID != m.w.clientID() {
+			continue // another client_id's secrets, handed over, are untouched
+		}
 		if s.current && grace && s == cur {
 			s.graceUntil = earliest(now.Add(modelGrace), s.issuedAt.Add(modelValidFor))
 		} else if s.current || !s.graceUntil.IsZero() {
@@ -485,6 +583,7 @@ func (m *model) afterReconcile(wantNew, grace bool, now time.Time) error {
 		}
 		s.current = false
 	}
+	m.workloadHolds, m.workloadTrigger = m.w.clientID(), m.w.cred.Spec.Rotation.Trigger
 	if !grace {
 		m.killTokens()
 	}

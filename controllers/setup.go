@@ -40,6 +40,9 @@ type Options struct {
 	SigningKeyPublishLead time.Duration
 	// MaxConcurrentReconciles per controller.
 	MaxConcurrentReconciles int
+	// ContinuityWindow is how long the record of a ClientCredential deleted
+	// with the continuity annotation waits for a re-created one to adopt it.
+	ContinuityWindow time.Duration
 	// Clock tells the time; nil means the real clock. Tests move it forward
 	// to reach rotation and expiry without waiting.
 	Clock clock.PassiveClock
@@ -54,6 +57,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.SigningKeyRotation, "signing-key-rotation", 30*24*time.Hour, "How long a signing key signs before its successor takes over.")
 	fs.DurationVar(&o.SigningKeyPublishLead, "signing-key-publish-lead", 6*time.Hour, "How long a new signing key is published in the JWKS before it signs.")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 8, "Reconciles run in parallel per controller.")
+	fs.DurationVar(&o.ContinuityWindow, "continuity-window", DefaultContinuityWindow, "How long the record of a ClientCredential deleted with the iam.signet.dev/continuity annotation waits, refused, for a re-created one to adopt it (1m to 24h).")
 }
 
 // Validate checks the options and fills in defaults.
@@ -70,6 +74,12 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxConcurrentReconciles < 1 {
 		o.MaxConcurrentReconciles = 1
+	}
+	if o.ContinuityWindow == 0 {
+		o.ContinuityWindow = DefaultContinuityWindow
+	}
+	if o.ContinuityWindow < time.Minute || o.ContinuityWindow > 24*time.Hour {
+		return fmt.Errorf("--continuity-window %v must be between 1m and 24h", o.ContinuityWindow)
 	}
 	return nil
 }
@@ -132,5 +142,5 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 			return fmt.Errorf("setting up the %s controller: %w", name, err)
 		}
 	}
-	return nil
+	return mgr.Add(&handoverSweeper{client: mgr.GetClient(), clock: clk, ns: o.SignetNamespace, interval: time.Minute})
 }

@@ -26,12 +26,17 @@ type world struct {
 	hasher *credential.Hasher
 	uids   int
 
-	account  *iamv1.ServiceAccount
-	rules    []iamv1.AccessRule
-	cred     *iamv1.ClientCredential
+	account *iamv1.ServiceAccount
+	rules   []iamv1.AccessRule
+	cred    *iamv1.ClientCredential
+	// id is the credential's client_id: derived from its UID, or adopted
+	// through continuity (as the last reconcile decided).
+	id       string
 	workload *corev1.Secret
-	// records are the stored records by client_id.
-	records map[string][]byte
+	// records are the stored records by client_id; recordUIDs the
+	// credential UID each record Secret is labelled with.
+	records    map[string][]byte
+	recordUIDs map[string]string
 	// notices are the Events of the last reconcile.
 	notices []notice
 }
@@ -43,7 +48,7 @@ func newWorld(t testing.TB, now time.Time) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{t: t, now: now, hasher: h, records: map[string][]byte{}}
+	return &world{t: t, now: now, hasher: h, records: map[string][]byte{}, recordUIDs: map[string]string{}}
 }
 
 func (w *world) uid() types.UID {
@@ -67,6 +72,11 @@ func (w *world) createCredential(mutate func(*iamv1.ClientCredential)) {
 		mutate(cc)
 	}
 	w.cred = cc
+	id, err := credential.ClientID(string(cc.UID))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.id = id
 }
 
 // edit changes the credential's spec, as kubectl apply would.
@@ -76,10 +86,16 @@ func (w *world) edit(mutate func(*iamv1.ClientCredential)) {
 }
 
 // deleteCredential does what reconcileDelete and the garbage collector do:
-// the record goes; the workload Secret goes or, with Orphan, loses its
-// owner.
+// the record goes, or is handed over when the credential asks for
+// continuity; the workload Secret goes or, with Orphan, loses its owner.
 func (w *world) deleteCredential() {
-	delete(w.records, w.clientID())
+	id := w.clientID()
+	switch rec, write := handOver(w.records[id], w.now, DefaultContinuityWindow); {
+	case !wantsContinuity(w.cred) || rec == nil:
+		w.deleteRecord(id)
+	case write:
+		w.storeRecord(rec)
+	}
 	if w.workload != nil && w.cred.Spec.DeletionPolicy == iamv1.OrphanPolicy {
 		w.workload.OwnerReferences = nil
 	} else {
@@ -88,13 +104,22 @@ func (w *world) deleteCredential() {
 	w.cred = nil
 }
 
-func (w *world) clientID() string {
-	id, err := credential.ClientID(string(w.cred.UID))
+// storeRecord writes rec as record.ApplyConfiguration encodes and labels it.
+func (w *world) storeRecord(rec *record.Record) {
+	_, data, err := record.ApplyConfiguration("signet", rec)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	return id
+	w.records[rec.ClientID], w.recordUIDs[rec.ClientID] = data, rec.CredentialUID
 }
+
+func (w *world) deleteRecord(clientID string) {
+	delete(w.records, clientID)
+	delete(w.recordUIDs, clientID)
+}
+
+// clientID is the credential's client_id.
+func (w *world) clientID() string { return w.id }
 
 func (w *world) snapshot() *snapshot {
 	var acct *iamv1.ServiceAccount
@@ -102,8 +127,23 @@ func (w *world) snapshot() *snapshot {
 		acct = w.account.DeepCopy()
 	}
 	s := &snapshot{
-		obj: w.cred.DeepCopy(), clientID: w.clientID(), account: acct, rules: w.rules, hasher: w.hasher,
-		recordData: w.records[w.clientID()], tokenURL: "https://signet.example/oauth2/token", issuer: "https://signet.example",
+		obj: w.cred.DeepCopy(), account: acct, rules: w.rules, hasher: w.hasher,
+		tokenURL: "https://signet.example/oauth2/token", issuer: "https://signet.example",
+	}
+	derived, err := credential.ClientID(string(w.cred.UID))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	// Every record in the world is labelled with the one credential name.
+	s.clientID, s.recordData, s.handover, err = chooseIdentity(s.obj, derived, w.records[derived], func() ([]namedRecord, error) {
+		var out []namedRecord
+		for id, data := range w.records {
+			out = append(out, namedRecord{clientID: id, credentialUID: w.recordUIDs[id], data: data})
+		}
+		return out, nil
+	})
+	if err != nil {
+		w.t.Fatal(err)
 	}
 	if w.workload != nil {
 		s.workloadSecret = w.workload.DeepCopy()
@@ -119,6 +159,8 @@ func (w *world) reconcile() *outcome {
 	if err != nil {
 		w.t.Fatal(err)
 	}
+	s = o.snapshot
+	w.id = s.clientID
 	w.notices = o.notices
 	if o.workload == nil {
 		return o
@@ -127,11 +169,7 @@ func (w *world) reconcile() *outcome {
 		w.workload = renderWorkload(s, o.workload, w.workload)
 	}
 	if o.writeRecord {
-		_, data, err := record.ApplyConfiguration("signet", o.record)
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		w.records[s.clientID] = data
+		w.storeRecord(o.record)
 	}
 	return o
 }

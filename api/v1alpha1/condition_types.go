@@ -86,4 +86,15 @@ const (
 	// unreadable, of an unknown version or for another object. It was rebuilt
 	// fail-closed: every earlier secret and token is invalid.
 	RecordRebuiltReason = "RecordRebuilt"
+	// ContinuedReason: a credential created with the continuity annotation
+	// adopted the client_id, record and secret a deleted credential of the
+	// same name handed over.
+	ContinuedReason = "Continued"
+	// HandedOverReason: a credential deleted with the continuity annotation
+	// left its record suspended for a re-created one to adopt.
+	HandedOverReason = "HandedOver"
+	// ContinuityRefusedReason (Warning): the continuity annotation asked to
+	// adopt a handed-over record that this credential may not adopt; it is
+	// a new identity.
+	ContinuityRefusedReason = "ContinuityRefused"
 )

@@ -41,6 +41,14 @@ const (
 	LabelCredential = "iam.signet.dev/credential"
 	// LabelServiceAccount is the ServiceAccount's name.
 	LabelServiceAccount = "iam.signet.dev/service-account"
+	// LabelCredentialUID is set on a credential record to the UID of the
+	// ClientCredential it was compiled for, so that a credential finds a
+	// record it adopted even when the record's content is unreadable.
+	LabelCredentialUID = "iam.signet.dev/credential-uid"
+	// LabelHandover is "true" on a credential record waiting, after its
+	// ClientCredential was deleted with continuity requested, for a
+	// re-created one to adopt it.
+	LabelHandover = "iam.signet.dev/handover"
 
 	// AnnotationExpiresAt on a token-server object (revoked token, used
 	// assertion) says when it may be garbage collected, in RFC 3339.

@@ -8,12 +8,21 @@ import (
 	"time"
 )
 
-// Version is the record format written by this code. Readers refuse
-// records with a higher version instead of misreading them. Version 2 added
-// the not-before times, the UIDs the record was compiled for and each
-// secret's issue time; a version 1 record reads as one whose not-before
-// times are its revocation epoch.
-const Version = 2
+// Version is the newest record format this code reads and writes. Readers
+// refuse records with a higher version instead of misreading them, so a
+// record is written with the lowest version that says everything it holds:
+// an older token server refuses what it could not enforce, and reads the
+// rest unchanged during an upgrade.
+//
+//   - Version 2 added the not-before times, the UIDs the record was compiled
+//     for and each secret's issue time; a version 1 record reads as one
+//     whose not-before times are its revocation epoch.
+//   - Version 3 added HandoverUntil. Only records in handover are written as
+//     version 3, so a token server that predates it refuses them.
+const Version = 3
+
+// versionWithoutHandover is the version of a record not in handover.
+const versionWithoutHandover = 2
 
 // AccountNone is the AccountUID of a record compiled while its account did
 // not exist. It differs from every real UID, so a secret issued then is
@@ -96,6 +105,13 @@ type Record struct {
 	// there and Marshal never writes it.
 	RevokedBefore *time.Time `json:"revokedBefore,omitempty"`
 
+	// HandoverUntil is set while the ClientCredential is deleted with
+	// continuity requested: the record waits, refused, for a re-created
+	// credential of the same name to adopt it, until this time at the
+	// latest. The token server treats it as deleted; see
+	// docs/design/0028-continuity.md.
+	HandoverUntil *time.Time `json:"handoverUntil,omitempty"`
+
 	// AccessTokenLifetimeSeconds is the lifetime of new access tokens.
 	AccessTokenLifetimeSeconds int64 `json:"accessTokenLifetimeSeconds"`
 }
@@ -127,7 +143,10 @@ type PublicKey struct {
 
 // Marshal encodes a record for the RecordKey of its Secret.
 func (r *Record) Marshal() ([]byte, error) {
-	r.Version = Version
+	r.Version = versionWithoutHandover
+	if r.HandoverUntil != nil {
+		r.Version = Version
+	}
 	if r.RevokedBefore != nil {
 		r.TokensNotBefore = Latest(r.TokensNotBefore, r.RevokedBefore)
 		r.RevokedBefore = nil
@@ -169,6 +188,8 @@ func Parse(data []byte) (*Record, error) {
 // a short reason fit for an audit line ("revoked", "disabled", "expired").
 func (r *Record) Usable(now time.Time) (bool, string) {
 	switch {
+	case r.HandoverUntil != nil:
+		return false, "deleted"
 	case r.Revoked:
 		return false, "revoked"
 	case r.Disabled:

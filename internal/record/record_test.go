@@ -89,8 +89,45 @@ func TestVersionOneRecordsReadWithTheirEpoch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r2, err := Parse(again); err != nil || r2.Version != Version {
-		t.Errorf("re-marshalled as version %v (%v)", r2.Version, err)
+	if r2, err := Parse(again); err != nil || r2.Version != versionWithoutHandover {
+		t.Errorf("re-marshalled as version %v (%v), want %d", r2.Version, err, versionWithoutHandover)
+	}
+}
+
+// A record in handover is refused, secret and tokens alike, and is the
+// only kind written with the newest version, so a token server that
+// cannot read it refuses it too instead of honouring it.
+func TestHandoverRecordsAreRefusedAndVersioned(t *testing.T) {
+	r := &Record{ClientID: "sgc_x", Type: TypeClientSecret, Subject: "s", AccessTokenLifetimeSeconds: 60,
+		NotBefore: at(0), TokensNotBefore: at(0), Secrets: []SecretHash{{Hash: "h", IssuedAt: at(0)}}}
+	now := t0.Add(time.Minute)
+	if ok, _ := r.Usable(now); !ok || !r.Backs(t0, now, nil, nil, "") {
+		t.Fatal("the record before handover must be usable")
+	}
+	plain, err := r.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.HandoverUntil = at(time.Hour)
+	if ok, why := r.Usable(now); ok || why != "deleted" {
+		t.Errorf("a handed-over record is usable = %v (%q)", ok, why)
+	}
+	if r.Backs(t0, now, nil, nil, "") {
+		t.Error("a handed-over record backs a token")
+	}
+	handed, err := r.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for data, want := range map[string]int{string(plain): versionWithoutHandover, string(handed): Version} {
+		got, err := Parse([]byte(data))
+		if err != nil || got.Version != want {
+			t.Errorf("written as version %v (%v), want %d", got.Version, err, want)
+		}
+	}
+	sec, err := Secret("signet", r)
+	if err != nil || sec.Labels[LabelHandover] != "true" {
+		t.Errorf("a handed-over record Secret's labels %v lack %s (%v)", sec.Labels, LabelHandover, err)
 	}
 }
 

@@ -18,6 +18,12 @@ const SecretType corev1.SecretType = "iam.signet.dev/credential-record"
 func recordLabels(rec *Record) map[string]string {
 	labels := WorkloadLabels(ComponentCredentialRecord, rec.Namespace, rec.Credential, rec.ServiceAccount)
 	labels[LabelClientID] = rec.ClientID
+	if rec.CredentialUID != "" {
+		labels[LabelCredentialUID] = rec.CredentialUID
+	}
+	if rec.HandoverUntil != nil {
+		labels[LabelHandover] = "true"
+	}
 	return labels
 }
 
