@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/client-go/util/csaupgrade"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -101,6 +103,9 @@ func (r *ClientCredentialReconciler) writeStatus(ctx context.Context, obj *iamv1
 // conditions were merged into the observed ones, which keeps their
 // lastTransitionTime while their status does not change.
 func (r *ClientCredentialReconciler) applyStatus(ctx context.Context, obj *iamv1.ClientCredential) error {
+	if err := r.upgradeStatusOwnership(ctx, obj); err != nil {
+		return err
+	}
 	st := obj.Status.DeepCopy()
 	st.Conditions = ownConditions(st.Conditions)
 	status, err := runtime.DefaultUnstructuredConverter.ToUnstructured(st)
@@ -112,6 +117,31 @@ func (r *ClientCredentialReconciler) applyStatus(ctx context.Context, obj *iamv1
 	u.SetNamespace(obj.Namespace)
 	u.SetName(obj.Name)
 	return r.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), statusFieldOwner, client.ForceOwnership)
+}
+
+// legacyStatusManagers are the field managers under which an earlier
+// Signet wrote the status with a merge patch: the manager binary's name,
+// which client-go uses when none is given.
+var legacyStatusManagers = sets.New("manager", "signet-manager")
+
+// upgradeStatusOwnership hands the status fields an earlier Signet wrote
+// with a merge patch (an Update entry under its binary's name) to the
+// status field manager, once, through one JSON patch of managedFields.
+// Without it those fields stay co-owned, and a condition Signet stopped
+// setting at the upgrade would never be removed by the apply.
+func (r *ClientCredentialReconciler) upgradeStatusOwnership(ctx context.Context, obj *iamv1.ClientCredential) error {
+	legacy := false
+	for _, f := range obj.ManagedFields {
+		legacy = legacy || f.Operation == metav1.ManagedFieldsOperationUpdate && f.Subresource == "status" && legacyStatusManagers.Has(f.Manager)
+	}
+	if !legacy {
+		return nil
+	}
+	patch, err := csaupgrade.UpgradeManagedFieldsPatch(obj, legacyStatusManagers, string(statusFieldOwner), csaupgrade.Subresource("status"))
+	if err != nil || patch == nil {
+		return err
+	}
+	return r.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, patch))
 }
 
 // ownConditions keeps the condition types the ClientCredential reconciler

@@ -159,6 +159,13 @@ func handOver(data []byte, now time.Time, window time.Duration) (rec *record.Rec
 	return rec, true
 }
 
+// handoverEnded reports whether a record labelled as handed over may be
+// deleted: its handover ended, or it is unreadable.
+func handoverEnded(data []byte, now time.Time) bool {
+	rec, err := record.Parse(data)
+	return err != nil || rec.HandoverUntil != nil && !now.Before(*rec.HandoverUntil)
+}
+
 // recordsNamed lists the credential records labelled with a credential's
 // namespace and name, from the cache through the record owner index.
 func (r *ClientCredentialReconciler) recordsNamed(ctx context.Context, namespace, name string) ([]namedRecord, error) {
@@ -211,8 +218,7 @@ func (h *handoverSweeper) sweep(ctx context.Context) error {
 	now := h.clock.Now()
 	for i := range list.Items {
 		sec := &list.Items[i]
-		rec, err := record.Parse(sec.Data[record.RecordKey])
-		if err == nil && (rec.HandoverUntil == nil || now.Before(*rec.HandoverUntil)) {
+		if !handoverEnded(sec.Data[record.RecordKey], now) {
 			continue
 		}
 		uid := sec.UID

@@ -513,6 +513,7 @@ func runModel(t testing.TB, steps []step, keys *keyPool) error {
 				return fmt.Errorf("step %d %v, before the reconcile: %w", i, s, err)
 			}
 		}
+		w.sweep()
 		if m.credLive() {
 			w.reconcile()
 			if err := m.checkIdentity(s); err != nil {
@@ -779,6 +780,26 @@ func TestModelKnownSequences(t *testing.T) {
 			{kind: stepCredentialDelete}, {kind: stepCredentialCreate, orphan: true}, {kind: stepCredentialDelete}, {kind: stepCredentialCreate}},
 		"revoked, record lost, un-revoked": {{kind: stepRevoke}, {kind: stepRecordDelete}, {kind: stepUnrevoke}},
 		"disabled, enabled":                {{kind: stepDisable}, {kind: stepEnable}},
+		// Continuity: the first credential never asks for it, so each
+		// sequence starts by replacing it with one that does.
+		"continued, then its record corrupted": {
+			{kind: stepCredentialDelete}, {kind: stepCredentialCreate, continuity: true, orphan: true}, {kind: stepCredentialDelete},
+			{kind: stepCredentialCreate, continuity: true, orphan: true}, {kind: stepRecordCorrupt, corrupt: "null"}},
+		"rotated with grace, then continued with the spec's original trigger": {
+			{kind: stepCredentialDelete}, {kind: stepCredentialCreate, continuity: true, orphan: true}, {kind: stepRotateGrace},
+			{kind: stepCredentialDelete}, {kind: stepCredentialCreate, continuity: true}},
+		"account re-created while handed over": {
+			{kind: stepCredentialDelete}, {kind: stepCredentialCreate, continuity: true, orphan: true}, {kind: stepCredentialDelete},
+			{kind: stepAccountRecreate}, {kind: stepCredentialCreate, continuity: true, orphan: true}},
+		"disabled and enabled while handed over": {
+			{kind: stepCredentialDelete}, {kind: stepCredentialCreate, continuity: true, orphan: true}, {kind: stepCredentialDelete},
+			{kind: stepDisable}, {kind: stepEnable}, {kind: stepCredentialCreate, continuity: true, orphan: true}},
+		"handover window over": {
+			{kind: stepCredentialDelete}, {kind: stepCredentialCreate, continuity: true, orphan: true}, {kind: stepCredentialDelete},
+			{kind: stepTime, advance: 2 * time.Hour}, {kind: stepCredentialCreate, continuity: true, orphan: true}},
+		"revoked, then continued": {
+			{kind: stepCredentialDelete}, {kind: stepCredentialCreate, continuity: true, orphan: true}, {kind: stepRevoke},
+			{kind: stepCredentialDelete}, {kind: stepCredentialCreate, continuity: true, orphan: true}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := runModel(t, steps, nil); err != nil {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -55,6 +56,31 @@ func TestStatusOwnsOnlySignetsConditions(t *testing.T) {
 	g.Expect(managers["signet-clientcredential"]).To(ContainSubstring(iamv1.ReadyCondition))
 	g.Expect(managers["signet-clientcredential"]).NotTo(ContainSubstring("example.com/Audited"),
 		"Signet never takes ownership of a condition it does not decide")
+}
+
+// TestStatusWrittenByAnEarlierSignetIsTakenOver: a status an earlier
+// Signet wrote with a merge patch, under its binary's name, is moved to the
+// status field manager at the next pass, so a condition Signet no longer
+// sets is removed instead of lingering, co-owned, for ever.
+func TestStatusWrittenByAnEarlierSignetIsTakenOver(t *testing.T) {
+	h := newHarness(t)
+	cc := h.readyCredential("svc", iamv1.APIKeyType, nil)
+	g := h.g
+
+	base := cc.DeepCopy()
+	meta.SetStatusCondition(&cc.Status.Conditions, metav1.Condition{Type: iamv1.StalledCondition, Status: metav1.ConditionTrue,
+		Reason: "SecretNameConflict", Message: "left over from an earlier release", ObservedGeneration: cc.Generation})
+	g.Expect(k8s.Status().Patch(h.ctx, cc, client.MergeFrom(base), client.FieldOwner("manager"))).To(Succeed())
+	g.Expect(condOf(cc.Status.Conditions, iamv1.StalledCondition)).NotTo(BeNil())
+
+	h.poke(cc)
+	h.waitFor(cc, func(g Gomega, cc *iamv1.ClientCredential) {
+		g.Expect(condOf(cc.Status.Conditions, iamv1.StalledCondition)).To(BeNil(), "the stale condition lingers")
+		for _, f := range cc.ManagedFields {
+			g.Expect(f.Subresource == "status" && f.Manager == "manager").To(BeFalse(), "the earlier manager still owns status fields")
+		}
+		expectCondition(g, cc.Status.Conditions, iamv1.ReadyCondition, metav1.ConditionTrue, "")
+	})
 }
 
 // statusManagers maps each field manager that applied to the status

@@ -118,6 +118,22 @@ func (w *world) deleteRecord(clientID string) {
 	delete(w.recordUIDs, clientID)
 }
 
+// sweep does what the handover sweeper does: it deletes records whose
+// handover ended.
+func (w *world) sweep() {
+	for id, data := range w.records {
+		if handedOver(data) && handoverEnded(data, w.now) {
+			w.deleteRecord(id)
+		}
+	}
+}
+
+// handedOver reports whether a record is labelled as handed over.
+func handedOver(data []byte) bool {
+	rec, err := record.Parse(data)
+	return err == nil && rec.HandoverUntil != nil
+}
+
 // clientID is the credential's client_id.
 func (w *world) clientID() string { return w.id }
 
