@@ -76,7 +76,7 @@ dev: controlplane build ## Run Signet locally: control plane, manager, token ser
 ##@ Test
 
 .PHONY: test
-test: manifests generate fmt vet controlplane helm build ## Run every test: unit, integration (real API server), fuzz seeds, chart, end to end.
+test: manifests generate fmt vet controlplane helm image ## Run every test: unit, integration (real API server), fuzz seeds, chart, end to end (the image too).
 	go test $(GO_TEST_FLAGS) ./...
 	go test -tags e2e -count=1 -timeout 15m ./test/e2e/...
 
@@ -141,7 +141,7 @@ bench-controllers-10k: controlplane build ## The controllers at BENCH_CREDENTIAL
 	go run ./test/bench/controllers -credentials $(BENCH_CREDENTIALS) -accounts 1000 -manager $(LOCALBIN)/manager -json $(LOCALBIN)/bench-controllers-10k.json
 
 .PHONY: e2e
-e2e: controlplane build ## Run the end-to-end tests: real binaries, real kubectl, stock OAuth2 clients.
+e2e: controlplane image ## Run the end-to-end tests: real binaries, real kubectl, stock OAuth2 clients, the image with podman.
 	go test -tags e2e -count=1 -timeout 15m ./test/e2e/...
 
 # SIGNET_E2E_HOLD is how long the deletion and revocation tests watch a dead
@@ -165,6 +165,15 @@ BUILD_FLAGS ?= -trimpath -ldflags="-s -w"
 build: ## Build the manager and token-server binaries into bin/ (static, as the image holds them).
 	CGO_ENABLED=0 go build $(BUILD_FLAGS) -o $(LOCALBIN)/manager ./cmd/manager
 	CGO_ENABLED=0 go build $(BUILD_FLAGS) -o $(LOCALBIN)/token-server ./cmd/token-server
+
+.PHONY: plugin
+plugin: ## Build kubectl signet into bin/ with its completion script; put bin/ on the PATH to use "kubectl signet".
+	go build -o $(LOCALBIN)/kubectl-signet ./cmd/kubectl-signet
+	cp plugins/kubectl_complete-signet $(LOCALBIN)/
+
+.PHONY: krew
+krew: ## Build the release archives of kubectl signet and their krew manifest (plugins/signet.yaml with checksums) into bin/krew.
+	hack/krew.sh $(LOCALBIN)/krew
 
 # The image is tagged with the chart's appVersion, which the chart's default
 # image.tag falls back to.
