@@ -151,7 +151,7 @@ e2e-hold: controlplane build ## Run the deletion and revocation end-to-end tests
 	SIGNET_E2E_HOLD=1m go test -tags e2e -count=1 -timeout 30m -run 'Revocation|Revoked|Namespace|Deleting|Recreated' ./test/e2e/...
 
 .PHONY: controlplane
-controlplane: ## Build etcd, kube-apiserver, kube-controller-manager and kubectl into bin/k8s (15 to 20 minutes on 2 cores, once).
+controlplane: ## Build etcd, kube-apiserver, kube-controller-manager and kubectl (or link a kubectl within the version skew) into bin/k8s (10 to 20 minutes on 2 cores, once, with progress).
 	hack/build-controlplane.sh $(CONTROLPLANE_DIR)
 
 ##@ Build
