@@ -107,7 +107,11 @@ GC_OBJECTS        ?= 50000
 BENCH_CREDENTIALS ?= 10000
 
 .PHONY: bench
-bench: bench-index bench-token-server bench-scale bench-state bench-gc bench-controllers bench-controllers-10k ## Run every benchmark (about an hour on 2 cores); results go to docs/benchmarks.md by hand.
+bench: bench-dev bench-index bench-token-server bench-scale bench-state bench-gc bench-controllers bench-controllers-10k ## Run every benchmark (about an hour on 2 cores); results go to docs/benchmarks.md by hand.
+
+.PHONY: bench-dev
+bench-dev: ## Time "make dev" from its start to the first token (cold on a fresh clone with an empty Go cache, warm after).
+	hack/bench-dev.sh
 
 .PHONY: bench-index
 bench-index: ## Benchmark the token server's index from 1,000 to 1,000,000 records: memory per record, lookup and authentication cost.
