@@ -41,7 +41,7 @@ func testImage(t *testing.T) (v1.Image, Options) {
 		goBinary = filepath.Join(dir, "image")
 		out, err := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", goBinary, "github.com/signet-iam/signet/hack/image").CombinedOutput()
 		if err != nil {
-			goBinaryErr = fmt.Errorf("go build: %v\n%s", err, out)
+			goBinaryErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if goBinaryErr != nil {
