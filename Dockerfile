@@ -4,10 +4,13 @@
 # both static binaries on distroless "nonroot". The Helm chart (charts/signet)
 # and config/manager run both containers from this one image.
 #
-# Signet's development environment has no container engine, so this file is
-# not built there: it is kept correct by review. Keep the COPY lines in step
-# with the packages the two binaries import (go list -deps ./cmd/...) and with
-# .dockerignore. Build, for example:
+# "make image" builds the same image without a container engine or a base
+# image to pull (internal/image: its own base layer with CA certificates
+# and the nonroot user 65532); test/chart checks that this file, that
+# image and the chart agree on the user, the paths, the entrypoint, the
+# labels and the build flags. Keep the COPY lines in step with the packages
+# the two binaries import (go list -deps ./cmd/...) and with .dockerignore.
+# Build, for example:
 #
 #   docker buildx build --platform linux/amd64,linux/arm64 \
 #     -t ghcr.io/signet-iam/signet:0.1.0 .

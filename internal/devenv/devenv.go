@@ -189,7 +189,7 @@ func (e *Environment) StartManager() error {
 // the token the manager writes (TokenRequest API), and it is given no
 // kubeconfig: it never holds the administrator's credentials.
 func (e *Environment) StartTokenServer(listen string) error {
-	u, err := url.Parse(e.Config.Host)
+	env, args, err := e.TokenServerCommand(listen, e.tokenFile(), e.caFile())
 	if err != nil {
 		return err
 	}
@@ -198,14 +198,35 @@ func (e *Environment) StartTokenServer(listen string) error {
 		name += "-" + strconv.Itoa(n+1)
 	}
 	e.Replicas = append(e.Replicas, "http://"+listen)
-	return e.spawnEnv(name, e.opts.TokenServerBin,
-		[]string{"KUBERNETES_SERVICE_HOST=" + u.Hostname(), "KUBERNETES_SERVICE_PORT=" + u.Port()},
-		"--namespace="+e.Namespace,
-		"--issuer="+e.Issuer,
-		"--listen="+listen,
-		"--kube-token-file="+e.tokenFile(),
-		"--kube-ca-file="+e.caFile(),
-	)
+	return e.spawnEnv(name, e.opts.TokenServerBin, env, args...)
+}
+
+// TokenServerCommand returns the environment and the flags of a token-server
+// replica listening on listen that reads its ServiceAccount token and the
+// API server's CA from tokenFile and caFile, as the chart's pods read them
+// from their projected volume. A replica run elsewhere (in a container)
+// passes the paths it mounts TokenServerCredentials at.
+func (e *Environment) TokenServerCommand(listen, tokenFile, caFile string) (env, args []string, err error) {
+	u, err := url.Parse(e.Config.Host)
+	if err != nil {
+		return nil, nil, err
+	}
+	env = []string{"KUBERNETES_SERVICE_HOST=" + u.Hostname(), "KUBERNETES_SERVICE_PORT=" + u.Port()}
+	args = []string{
+		"--namespace=" + e.Namespace,
+		"--issuer=" + e.Issuer,
+		"--listen=" + listen,
+		"--kube-token-file=" + tokenFile,
+		"--kube-ca-file=" + caFile,
+	}
+	return env, args, nil
+}
+
+// TokenServerCredentials returns the files the token servers authenticate
+// with: the token the manager requests for TokenServerAccount, and the API
+// server's CA.
+func (e *Environment) TokenServerCredentials() (tokenFile, caFile string) {
+	return e.tokenFile(), e.caFile()
 }
 
 // TokenServerAccount is the token server's ServiceAccount in the Signet
@@ -357,6 +378,10 @@ func (e *Environment) waitReady(ctx context.Context, url string, timeout time.Du
 	}
 	return fmt.Errorf("token server %s not ready after %v (last: %s); see %v", url, timeout, last, e.Logs())
 }
+
+// FreeLoopback returns a free address on 127.0.0.1, for a process to listen
+// on.
+func FreeLoopback() (string, error) { return resolveListen("127.0.0.1:0") }
 
 // resolveListen turns "host:0" into a free port, so the issuer URL can be
 // known before the token server starts.

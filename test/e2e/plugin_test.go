@@ -324,4 +324,21 @@ func TestPluginCompletion(t *testing.T) {
 		}
 		return nil
 	})
+
+	// "kubectl signet <TAB>" in kubectl's own completion: kubectl runs
+	// plugins/kubectl_complete-signet from the PATH.
+	dir := t.TempDir()
+	script, err := os.ReadFile(filepath.Join(root, "plugins", "kubectl_complete-signet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kubectl_complete-signet"), script, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(root, "bin", "k8s", "kubectl"), "__complete", "signet", "--kubeconfig", signet.Kubeconfig, "-n", ns, "token", "billing")
+	cmd.Env = append(os.Environ(), "PATH="+strings.Join([]string{dir, pluginDir, os.Getenv("PATH")}, string(os.PathListSeparator)))
+	out, err := cmd.Output()
+	if err != nil || !strings.Contains(string(out), "billing-exporter-apikey") {
+		t.Errorf("kubectl __complete signet ... token billing: %v\n%s", err, out)
+	}
 }
