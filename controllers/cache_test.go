@@ -23,7 +23,8 @@ import (
 // TestCacheHoldsOnlySignetSecrets is SECURITY.md 26 for the manager's
 // memory: with the cache options the manager runs with, unlabelled 1 MB
 // Secrets next to a Signet Secret are neither in the cache nor downloaded
-// at all: the informer's list and watch read less than one of them.
+// at all: the informer's list and watch read less than one of them. The
+// Signet Secret is cached without its managedFields.
 func TestCacheHoldsOnlySignetSecrets(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -62,6 +63,8 @@ func TestCacheHoldsOnlySignetSecrets(t *testing.T) {
 		g.Expect(list.Items).To(HaveLen(1))
 		g.Expect(list.Items[0].Name).To(Equal("ours"))
 	}).Should(Succeed())
+	g.Expect(ours.ManagedFields).NotTo(BeEmpty(), "the API server records who wrote the Secret")
+	g.Expect(list.Items[0].ManagedFields).To(BeEmpty(), "the cache keeps managedFields")
 	g.Expect(read.Load()).To(BeNumerically("<", mb), "the informer downloaded unrelated Secrets")
 	t.Logf("the Secret informer read %d bytes with %d unrelated 1 MB Secrets in the namespace", read.Load(), big)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -70,6 +71,7 @@ func (r *ClientCredentialReconciler) apply(ctx context.Context, s *snapshot, o *
 // failed) with one server-side apply, owning only Signet's own conditions, and decides
 // when to look again.
 func (r *ClientCredentialReconciler) writeStatus(ctx context.Context, obj *iamv1.ClientCredential, clientID string, o *outcome, restartPending bool, reconcileErr error) (ctrl.Result, error) {
+	observed := obj.Status.DeepCopy()
 	st := &obj.Status
 	st.ClientID = clientID
 	conds := conditionSet{}
@@ -85,7 +87,7 @@ func (r *ClientCredentialReconciler) writeStatus(ctx context.Context, obj *iamv1
 	conds.apply(&st.Conditions, obj.Generation)
 	recordExpiryMetric(obj, o)
 	err := reconcileErr
-	if perr := r.applyStatus(ctx, obj); perr != nil {
+	if perr := r.applyStatus(ctx, obj, observed); perr != nil {
 		err = kerrors.NewAggregate([]error{err, client.IgnoreNotFound(perr)})
 	}
 	if err != nil {
@@ -101,22 +103,42 @@ func (r *ClientCredentialReconciler) writeStatus(ctx context.Context, obj *iamv1
 // True, a rotation no longer scheduled) is removed, and only Signet's own
 // condition types, so a condition another actor added survives. The
 // conditions were merged into the observed ones, which keeps their
-// lastTransitionTime while their status does not change.
-func (r *ClientCredentialReconciler) applyStatus(ctx context.Context, obj *iamv1.ClientCredential) error {
+// lastTransitionTime while their status does not change. A pass that would
+// change none of Signet's fields of the status Signet last wrote writes
+// nothing (statusWrites).
+func (r *ClientCredentialReconciler) applyStatus(ctx context.Context, obj *iamv1.ClientCredential, observed *iamv1.ClientCredentialStatus) error {
 	if err := r.upgradeStatusOwnership(ctx, obj); err != nil {
 		return err
 	}
-	st := obj.Status.DeepCopy()
-	st.Conditions = ownConditions(st.Conditions)
-	status, err := runtime.DefaultUnstructuredConverter.ToUnstructured(st)
+	status, err := ownStatus(&obj.Status)
 	if err != nil {
 		return err
+	}
+	before, err := ownStatus(observed)
+	if err != nil {
+		return err
+	}
+	if r.statusWrites.unchanged(obj, before, status) {
+		return nil
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{"status": status}}
 	u.SetGroupVersionKind(iamv1.GroupVersion.WithKind("ClientCredential"))
 	u.SetNamespace(obj.Namespace)
 	u.SetName(obj.Name)
-	return r.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), statusFieldOwner, client.ForceOwnership)
+	if err := r.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), statusFieldOwner, client.ForceOwnership); err != nil {
+		return err
+	}
+	r.statusWrites.wrote(client.ObjectKeyFromObject(obj), u.GetResourceVersion())
+	return nil
+}
+
+// ownStatus is the part of a status that Signet applies, in the form it is
+// sent: times in whole seconds, as the API server keeps them, so that a
+// status read back compares equal to the one that was written.
+func ownStatus(st *iamv1.ClientCredentialStatus) (map[string]any, error) {
+	st = st.DeepCopy()
+	st.Conditions = ownConditions(st.Conditions)
+	return runtime.DefaultUnstructuredConverter.ToUnstructured(st)
 }
 
 // legacyStatusManagers are the field managers under which an earlier
@@ -124,17 +146,35 @@ func (r *ClientCredentialReconciler) applyStatus(ctx context.Context, obj *iamv1
 // which client-go uses when none is given.
 var legacyStatusManagers = sets.New("manager", "signet-manager")
 
+// keepLegacyStatusOwnership is the ClientCredential cache transform: it
+// drops every managedFields entry but an earlier Signet's status entries,
+// which upgradeStatusOwnership needs to see.
+func keepLegacyStatusOwnership(in any) (any, error) {
+	obj, ok := in.(*iamv1.ClientCredential)
+	if !ok {
+		return in, nil
+	}
+	var keep []metav1.ManagedFieldsEntry
+	for _, f := range obj.ManagedFields {
+		if isLegacyStatusEntry(f) {
+			keep = append(keep, f)
+		}
+	}
+	obj.SetManagedFields(keep)
+	return obj, nil
+}
+
+func isLegacyStatusEntry(f metav1.ManagedFieldsEntry) bool {
+	return f.Operation == metav1.ManagedFieldsOperationUpdate && f.Subresource == "status" && legacyStatusManagers.Has(f.Manager)
+}
+
 // upgradeStatusOwnership hands the status fields an earlier Signet wrote
 // with a merge patch (an Update entry under its binary's name) to the
 // status field manager, once, through one JSON patch of managedFields.
 // Without it those fields stay co-owned, and a condition Signet stopped
 // setting at the upgrade would never be removed by the apply.
 func (r *ClientCredentialReconciler) upgradeStatusOwnership(ctx context.Context, obj *iamv1.ClientCredential) error {
-	legacy := false
-	for _, f := range obj.ManagedFields {
-		legacy = legacy || f.Operation == metav1.ManagedFieldsOperationUpdate && f.Subresource == "status" && legacyStatusManagers.Has(f.Manager)
-	}
-	if !legacy {
+	if !slices.ContainsFunc(obj.ManagedFields, isLegacyStatusEntry) {
 		return nil
 	}
 	patch, err := csaupgrade.UpgradeManagedFieldsPatch(obj, legacyStatusManagers, string(statusFieldOwner), csaupgrade.Subresource("status"))

@@ -5,6 +5,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -43,7 +44,8 @@ type ClientCredentialReconciler struct {
 	Notifier  notifier
 	Options   Options
 
-	hashKeys hashKeyCache
+	hashKeys     hashKeyCache
+	statusWrites statusWrites
 }
 
 // +kubebuilder:rbac:groups=iam.signet.dev,resources=clientcredentials,verbs=get;list;watch;update;patch
@@ -62,6 +64,9 @@ type ClientCredentialReconciler struct {
 func (r *ClientCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	obj := &iamv1.ClientCredential{}
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.statusWrites.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !obj.DeletionTimestamp.IsZero() {

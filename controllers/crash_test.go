@@ -76,14 +76,7 @@ func TestACrashBetweenWritesConvergesToOneSecret(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t, true)
 			g := h.g
-			mgr, healthy := h.cacheOnlyManager()
-			keys := &KeysReconciler{Client: healthy, Namespace: h.signetNS, Clock: h.clock,
-				Policy: signing.Policy{Algorithm: signing.ES256, Period: time.Hour, PublishLead: time.Minute, MaxTokenLifetime: time.Hour}}
-			_, err := keys.Reconcile(h.ctx, ctrl.Request{})
-			g.Expect(err).NotTo(HaveOccurred())
-			h.create(account("svc"))
-			cc := clientCredential("svc", "svc", iamv1.ClientSecretType)
-			h.create(cc)
+			mgr, healthy, cc := h.credentialWithoutController()
 
 			funcs := interceptor.Funcs{}
 			if tc.failApply != nil {
@@ -132,6 +125,23 @@ func TestACrashBetweenWritesConvergesToOneSecret(t *testing.T) {
 			}).WithTimeout(10 * time.Second).Should(Succeed())
 		})
 	}
+}
+
+// credentialWithoutController starts a cache-only manager, creates the keys
+// (running the key controller once), a ServiceAccount "svc" and a
+// ClientSecret ClientCredential "svc" that no controller reconciles: the
+// test drives Reconcile itself, through the returned cached client.
+func (h *harness) credentialWithoutController() (ctrl.Manager, client.Client, *iamv1.ClientCredential) {
+	h.t.Helper()
+	mgr, cached := h.cacheOnlyManager()
+	keys := &KeysReconciler{Client: cached, Namespace: h.signetNS, Clock: h.clock,
+		Policy: signing.Policy{Algorithm: signing.ES256, Period: time.Hour, PublishLead: time.Minute, MaxTokenLifetime: time.Hour}}
+	_, err := keys.Reconcile(h.ctx, ctrl.Request{})
+	h.g.Expect(err).NotTo(HaveOccurred())
+	h.create(account("svc"))
+	cc := clientCredential("svc", "svc", iamv1.ClientSecretType)
+	h.create(cc)
+	return mgr, cached, cc
 }
 
 // cacheOnlyManager starts a manager with the field indexes and caches but no

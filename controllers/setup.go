@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
 	"github.com/signet-iam/signet/internal/record"
 	"github.com/signet-iam/signet/internal/signing"
 )
@@ -88,14 +89,26 @@ func (o *Options) Validate() error {
 // component label, so that the manager's memory does not grow with the
 // number or size of unrelated Secrets in the cluster. Other Secrets are read,
 // rarely, around the cache.
+//
+// Cached objects are kept without their managedFields: no reconciler reads
+// them but to upgrade an earlier Signet's status ownership (status ownership is the API server's business, through server-side
+// apply), and on objects Signet writes with apply they are as large as the
+// rest of the object.
 func CacheOptions() cache.Options {
 	req, err := labels.NewRequirement(record.LabelComponent, selection.Exists, nil)
 	if err != nil {
 		panic(err)
 	}
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Secret{}: {Label: labels.NewSelector().Add(*req)},
-	}}
+	return cache.Options{
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Label: labels.NewSelector().Add(*req)},
+			// Except the entries by which an earlier Signet owns a
+			// ClientCredential status, until upgradeStatusOwnership has
+			// moved them: then none is left.
+			&iamv1.ClientCredential{}: {Transform: keepLegacyStatusOwnership},
+		},
+		DefaultTransform: cache.TransformStripManagedFields(),
+	}
 }
 
 // Setup registers every Signet controller with the manager.

@@ -39,6 +39,7 @@ func main() {
 func run() error {
 	var (
 		metricsAddr, probeAddr string
+		pprofAddr              string
 		leaderElect            bool
 		leaderElectionNS       string
 		qps                    float64
@@ -49,6 +50,7 @@ func run() error {
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; \"0\" disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "Loopback address (e.g. 127.0.0.1:6060) serving Go's /debug/pprof/ CPU and heap profiles; \"0\" disables it. Off loopback it is refused: profiles are unauthenticated.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader through a Lease, so that only one manager replica reconciles at a time.")
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease. Default: the Signet namespace.")
 	flag.StringVar(&tokenServerAccount, "token-server-service-account", "", "ServiceAccount of the token server sidecar, in the Signet namespace. With --token-server-token-file, the manager writes a short-lived token of this account (TokenRequest API) to that file and refreshes it, so the sidecar authenticates as itself and never holds the manager's credentials.")
@@ -68,6 +70,9 @@ func run() error {
 	if leaderElectionNS == "" {
 		leaderElectionNS = opts.SignetNamespace
 	}
+	if err := checkPprofAddress(pprofAddr); err != nil {
+		return err
+	}
 
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
@@ -79,6 +84,7 @@ func run() error {
 		Scheme:                        scheme.New(),
 		Metrics:                       metricsOptions(metricsAddr),
 		HealthProbeBindAddress:        probeAddr,
+		PprofBindAddress:              pprofAddr,
 		LeaderElection:                leaderElect,
 		LeaderElectionID:              "manager.iam.signet.dev",
 		LeaderElectionNamespace:       leaderElectionNS,
@@ -135,6 +141,16 @@ func metricsOptions(addr string) metricsserver.Options {
 		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 	return opts
+}
+
+// checkPprofAddress accepts "0" or "" (off) or a loopback address: profiles are
+// served without authentication, and a heap profile holds what the manager
+// holds in memory.
+func checkPprofAddress(addr string) error {
+	if addr == "0" || addr == "" || isLoopback(addr) {
+		return nil
+	}
+	return fmt.Errorf("--pprof-bind-address %q must be a loopback address such as 127.0.0.1:6060 (profiles are served without authentication), or \"0\" to turn it off", addr)
 }
 
 // isLoopback reports whether addr binds only loopback interfaces. An empty

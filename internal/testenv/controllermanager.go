@@ -58,7 +58,7 @@ func (e *Environment) StartControllerManager(dir string) (*ControllerManager, er
 	if err := os.WriteFile(kubeconfig, e.KubeConfig, 0o600); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +152,9 @@ func (cm *ControllerManager) stop() {
 // Exited is closed when the controller manager has exited.
 func (cm *ControllerManager) Exited() <-chan struct{} { return cm.done }
 
-func freePort() (int, error) {
+// FreePort returns a loopback TCP port that was free a moment ago, for a
+// child process to bind.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

@@ -5,7 +5,10 @@
 //
 // It starts etcd and kube-apiserver (internal/testenv), runs the real
 // manager binary as a separate process so its RSS is its own, and reports
-// the results as text and JSON. Run it with "make bench-controllers".
+// the results as text and JSON, with the API requests the manager made and
+// the reconciles it ran (from its metrics). With -profile-dir it also takes
+// the manager's CPU profile from the first apply until every credential is
+// Ready, and its heap profile then. Run it with "make bench-controllers".
 package main
 
 import (
@@ -14,17 +17,17 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
 	"github.com/signet-iam/signet/internal/testenv"
@@ -40,6 +43,14 @@ type result struct {
 	ReadySeconds      float64 `json:"readySeconds"`
 	PeakRSSMB         float64 `json:"managerPeakRSSMB"`
 	FinalRSSMB        float64 `json:"managerRSSMBAfterReady"`
+	// APIRequests counts the manager's requests to the API server by verb,
+	// and Reconciles its reconciles by controller, until every credential
+	// was Ready.
+	APIRequests map[string]float64 `json:"managerAPIRequests,omitempty"`
+	Reconciles  map[string]float64 `json:"reconciles,omitempty"`
+	// CPUSeconds is the CPU each process spent from the first apply until
+	// every credential was Ready, by command name.
+	CPUSeconds map[string]float64 `json:"cpuSeconds,omitempty"`
 }
 
 func main() {
@@ -50,15 +61,18 @@ func main() {
 		sizeKB    = flag.Int("unrelated-secret-kb", 100, "size of each unrelated Secret")
 		manager   = flag.String("manager", "bin/manager", "manager binary")
 		out       = flag.String("json", "", "also write the result as JSON to this file")
+		timeout   = flag.Duration("timeout", 30*time.Minute, "give up when not every credential is Ready this long after the apply")
+		profiles  = flag.String("profile-dir", "", "write the manager's CPU profiles (apply to Ready, in 10 s windows) and heap profile (at Ready) to this directory")
 	)
 	flag.Parse()
-	if err := run(*creds, *accounts, *unrelated, *sizeKB, *manager, *out); err != nil {
+	ctrllog.SetLogger(logr.Discard())
+	if err := run(*creds, *accounts, *unrelated, *sizeKB, *manager, *out, *profiles, *timeout); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(creds, accounts, unrelated, sizeKB int, managerBin, out string) error {
+func run(creds, accounts, unrelated, sizeKB int, managerBin, out, profileDir string, timeout time.Duration) error {
 	ctx := context.Background()
 	env, err := testenv.Start()
 	if err != nil {
@@ -90,12 +104,24 @@ func run(creds, accounts, unrelated, sizeKB int, managerBin, out string) error {
 	if err != nil {
 		return err
 	}
-	defer func() { _ = mgr.Process.Signal(os.Interrupt); _ = mgr.Wait() }()
-	peak := &rssSampler{pid: mgr.Process.Pid}
-	time.Sleep(2 * time.Second) // let the manager start and bootstrap its keys
+	defer func() { _ = mgr.cmd.Process.Signal(os.Interrupt); _ = mgr.cmd.Wait() }()
+	peak := &rssSampler{pid: mgr.cmd.Process.Pid}
+	if err := mgr.waitServing(ctx, time.Minute); err != nil {
+		return err
+	}
+	ready, err := watchReady(ctx, env)
+	if err != nil {
+		return err
+	}
+	var cpu *cpuProfiler
+	apiServerProfiled := func() error { return nil }
+	if profileDir != "" {
+		cpu = mgr.profileCPU(profileDir)
+		apiServerProfiled = profileAPIServer(ctx, env, filepath.Join(profileDir, "kube-apiserver-cpu.pprof"))
+	}
 
 	fmt.Printf("Applying %d ServiceAccounts, %d AccessRules and %d ClientCredentials\n", accounts, accounts, creds)
-	start := time.Now()
+	start, cpuBefore := time.Now(), childCPU()
 	if err := parallel(accounts, 16, func(i int) error {
 		name := fmt.Sprintf("app-%03d", i)
 		if err := c.Create(ctx, &iamv1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "bench", Name: name}}); err != nil {
@@ -122,74 +148,46 @@ func run(creds, accounts, unrelated, sizeKB int, managerBin, out string) error {
 	applied := time.Since(start)
 	fmt.Printf("Applied in %.1fs; waiting for Ready\n", applied.Seconds())
 
-	deadline := time.Now().Add(10 * time.Minute)
-	for {
-		ready, err := countReady(ctx, c)
-		if err != nil {
-			return err
-		}
-		if ready == creds {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("only %d of %d credentials Ready after 10 minutes", ready, creds)
-		}
-		time.Sleep(250 * time.Millisecond)
+	if err := ready.wait(ctx, creds, timeout); err != nil {
+		return err
+	}
+	cpuUsed := childCPU()
+	for name, secs := range cpuUsed {
+		cpuUsed[name] = secs - cpuBefore[name]
 	}
 	res := result{
 		Credentials: creds, Accounts: accounts, Rules: accounts,
 		UnrelatedSecrets: unrelated, UnrelatedSecretKB: sizeKB,
 		ApplySeconds: applied.Seconds(), ReadySeconds: time.Since(start).Seconds(),
+		CPUSeconds: cpuUsed,
+	}
+	if res.APIRequests, res.Reconciles, err = mgr.counters(ctx); err != nil {
+		return err
+	}
+	if cpu != nil {
+		if err := cpu.stop(); err != nil {
+			return err
+		}
+		if err := mgr.saveProfile(ctx, "heap?gc=1", filepath.Join(profileDir, "heap.pprof")); err != nil {
+			return err
+		}
+		if err := apiServerProfiled(); err != nil {
+			return err
+		}
+		fmt.Printf("Profiles in %s (go tool pprof -top %s %s/cpu-*.pprof)\n", profileDir, managerBin, profileDir)
 	}
 	time.Sleep(2 * time.Second) // the status of the last credentials settles
 	res.PeakRSSMB = peak.peakMB()
 	res.FinalRSSMB = peak.currentMB()
 	fmt.Printf("%d ClientCredentials Ready %.1fs after the first apply (apply took %.1fs)\n", creds, res.ReadySeconds, res.ApplySeconds)
 	fmt.Printf("Manager peak RSS %.1f MB (%.1f MB after Ready) with %d unrelated %d KB Secrets\n", res.PeakRSSMB, res.FinalRSSMB, unrelated, sizeKB)
+	fmt.Printf("Manager API requests until Ready: %v; reconciles: %v\n", res.APIRequests, res.Reconciles)
+	fmt.Printf("CPU seconds from the first apply to Ready: %v\n", res.CPUSeconds)
 	if out != "" {
 		data, _ := json.MarshalIndent(res, "", "  ")
 		return os.WriteFile(out, append(data, '\n'), 0o644)
 	}
 	return nil
-}
-
-func countReady(ctx context.Context, c client.Client) (int, error) {
-	list := &iamv1.ClientCredentialList{}
-	if err := c.List(ctx, list, client.InNamespace("bench")); err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, cc := range list.Items {
-		if meta.IsStatusConditionTrue(cc.Status.Conditions, iamv1.ReadyCondition) {
-			n++
-		}
-	}
-	return n, nil
-}
-
-func startManager(env *testenv.Environment, bin string) (*exec.Cmd, error) {
-	dir, err := os.MkdirTemp("", "signet-bench-")
-	if err != nil {
-		return nil, err
-	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin,
-		"--signet-namespace=signet-system",
-		"--metrics-bind-address=0",
-		"--health-probe-bind-address=127.0.0.1:0",
-		"--kube-api-qps=500", "--kube-api-burst=1000",
-	)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	logFile, err := os.Create(filepath.Join(dir, "manager.log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	fmt.Printf("Starting %s (log: %s)\n", bin, logFile.Name())
-	return cmd, cmd.Start()
 }
 
 func parallel(n, workers int, fn func(i int) error) error {
