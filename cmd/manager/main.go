@@ -41,6 +41,9 @@ func run() error {
 		metricsAddr, probeAddr string
 		leaderElect            bool
 		leaderElectionNS       string
+		leaseDuration          time.Duration
+		renewDeadline          time.Duration
+		retryPeriod            time.Duration
 		qps                    float64
 		burst                  int
 		opts                   controllers.Options
@@ -51,6 +54,11 @@ func run() error {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader through a Lease, so that only one manager replica reconciles at a time.")
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease. Default: the Signet namespace.")
+	// A standby takes over a dead leader's Lease between lease-duration and
+	// lease-duration plus retry-period after the leader's last renewal.
+	flag.DurationVar(&leaseDuration, "leader-election-lease-duration", 15*time.Second, "How long a standby waits after the leader's last renewal before it takes the Lease.")
+	flag.DurationVar(&renewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader keeps retrying a renewal before it gives up leading; shorter than the lease duration.")
+	flag.DurationVar(&retryPeriod, "leader-election-retry-period", 2*time.Second, "How often a replica tries to acquire or renew the Lease.")
 	flag.StringVar(&tokenServerAccount, "token-server-service-account", "", "ServiceAccount of the token server sidecar, in the Signet namespace. With --token-server-token-file, the manager writes a short-lived token of this account (TokenRequest API) to that file and refreshes it, so the sidecar authenticates as itself and never holds the manager's credentials.")
 	flag.StringVar(&tokenServerTokenFile, "token-server-token-file", "", "File the token server sidecar's token is written to (a volume only the two containers share).")
 	flag.Float64Var(&qps, "kube-api-qps", 100, "Queries per second to the API server.")
@@ -83,6 +91,9 @@ func run() error {
 		LeaderElectionID:              "manager.iam.signet.dev",
 		LeaderElectionNamespace:       leaderElectionNS,
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &leaseDuration,
+		RenewDeadline:                 &renewDeadline,
+		RetryPeriod:                   &retryPeriod,
 		GracefulShutdownTimeout:       ptr(30 * time.Second),
 		Cache:                         controllers.CacheOptions(),
 	})

@@ -14,13 +14,12 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
+	"github.com/signet-iam/signet/internal/testutil"
 )
 
 // victimManifest is an account with one ClientSecret credential (rotations
@@ -126,17 +125,7 @@ func auditor(t *testing.T, audience string) map[string]string {
 // and deletes it when the test ends.
 func namespace(t *testing.T, prefix string) string {
 	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix}}
-	if err := signet.Client.Create(context.Background(), ns); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			dump(t, ns.Name)
-		}
-		_ = signet.Client.Delete(context.Background(), ns)
-	})
-	return ns.Name
+	return testutil.Namespace(t, signet.Client, prefix, func(ns string) { dump(t, ns) })
 }
 
 // applyManifest applies YAML with the real kubectl.

@@ -175,19 +175,6 @@ func inactive(caller map[string]string, token string) error {
 	return inactiveAt(signet.Issuer, caller, token)
 }
 
-// inactiveAt reports an error unless the replica at base introspects token
-// as inactive for caller.
-func inactiveAt(base string, caller map[string]string, token string) error {
-	active, err := introspectAt(base, caller, token)
-	if err != nil {
-		return err
-	}
-	if active {
-		return fmt.Errorf("still active")
-	}
-	return nil
-}
-
 // Okta ASA: a service user's API key; expiring it stops every token
 // generated from it at once.
 func TestOktaExpireKeyNow(t *testing.T) {
