@@ -33,6 +33,7 @@ var (
 	credentials = flag.Int("chaos.credentials", 20, "ClientCredentials created, rotated and deleted while the manager is killed.")
 	loadFor     = flag.Duration("chaos.load", 15*time.Second, "How long load runs around a token-server kill, and how long the signing-key rotation scenario runs at least.")
 	rotations   = flag.Int("chaos.rotations", 2, "Signing-key rotations the rotation scenario waits for under load.")
+	revocations = flag.Int("chaos.revocations", 20, "Revocations whose propagation to the other replica is timed.")
 	workers     = flag.Int("chaos.workers", 4, "Concurrent clients of the load generator.")
 	// The manager's Lease: a standby takes a dead leader's Lease after at
 	// most lease duration plus retry period. The product defaults (15s, 10s,

@@ -24,6 +24,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+	"golang.org/x/time/rate"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -227,6 +228,8 @@ type load struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	withJWT atomic.Bool
+	// limiter, when not nil, paces the rounds.
+	limiter *rate.Limiter
 
 	mu       sync.Mutex
 	ok, fail map[string]int
@@ -238,12 +241,19 @@ type load struct {
 // server (see docs/reliability.md).
 func startLoad(t *testing.T, f *loadFixture, jwtOn bool) *load {
 	t.Helper()
+	return startPacedLoad(t, f, jwtOn, nil)
+}
+
+// startPacedLoad runs the load generator as startLoad does, its rounds
+// paced by limiter (none when nil).
+func startPacedLoad(t *testing.T, f *loadFixture, jwtOn bool, limiter *rate.Limiter) *load {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	svc := newService(ctx, replicas)
 	// An API's verifier: go-oidc fetches the JWKS again when a token names
 	// a kid it does not know.
 	keys := oidc.NewRemoteKeySet(oidc.ClientContext(ctx, svc.client), "http://"+serviceHost+"/oauth2/jwks")
-	l := &load{f: f, svc: svc, cancel: cancel, ok: map[string]int{}, fail: map[string]int{},
+	l := &load{f: f, svc: svc, cancel: cancel, limiter: limiter, ok: map[string]int{}, fail: map[string]int{},
 		verify: oidc.NewVerifier(signet.Issuer, keys, &oidc.Config{SkipClientIDCheck: true})}
 	l.withJWT.Store(jwtOn)
 	for w := range *workers {
@@ -258,6 +268,9 @@ func (l *load) work(ctx context.Context, w int) {
 	defer l.wg.Done()
 	cctx := context.WithValue(ctx, oauth2.HTTPClient, l.svc.client)
 	for i := w; ctx.Err() == nil; i += *workers {
+		if l.limiter != nil && l.limiter.Wait(ctx) != nil {
+			return
+		}
 		creds := l.f.secrets[i%len(l.f.secrets)]
 		cfg := clientcredentials.Config{ClientID: creds["client_id"], ClientSecret: creds["client_secret"],
 			TokenURL: "http://" + serviceHost + "/oauth2/token", AuthStyle: oauth2.AuthStyleInHeader}
@@ -343,6 +356,17 @@ func (l *load) check(t *testing.T) {
 	if failed > 0 {
 		t.Errorf("%d requests failed after one retry; first: %s", failed, strings.Join(l.errs, "; "))
 	}
+}
+
+// failed returns how many operations failed so far.
+func (l *load) failed() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, v := range l.fail {
+		n += v
+	}
+	return n
 }
 
 // succeeded returns how many operations of kind op succeeded so far.
