@@ -151,8 +151,9 @@ func (a *APIServer) WaitReady(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	last := "no answer"
+	readyz := strings.TrimSuffix(a.env.Config.Host, "/") + "/readyz"
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.env.Config.Host+"/readyz", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, readyz, nil)
 		if resp, err := hc.Do(req); err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -166,7 +167,7 @@ func (a *APIServer) WaitReady(timeout time.Duration) error {
 		case <-a.done:
 			return errors.New("kube-apiserver exited while starting")
 		case <-ctx.Done():
-			return fmt.Errorf("kube-apiserver not ready after %v: %s", timeout, last)
+			return fmt.Errorf("kube-apiserver not ready after %v: %s from %s", timeout, last, readyz)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

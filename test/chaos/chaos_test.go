@@ -33,8 +33,18 @@ var (
 	credentials = flag.Int("chaos.credentials", 20, "ClientCredentials created, rotated and deleted while the manager is killed.")
 	loadFor     = flag.Duration("chaos.load", 15*time.Second, "How long load runs around a token-server kill, and how long the signing-key rotation scenario runs at least.")
 	rotations   = flag.Int("chaos.rotations", 2, "Signing-key rotations the rotation scenario waits for under load.")
-	revocations = flag.Int("chaos.revocations", 20, "Revocations whose propagation to the other replica is timed.")
-	workers     = flag.Int("chaos.workers", 4, "Concurrent clients of the load generator.")
+	// The target is 5 s. After a killed API server restarts, client-go's
+	// reflectors resume their watches only after their back-off (up to 30
+	// s, not configurable through a SharedInformerFactory), so the token
+	// server misses it: see docs/reliability.md.
+	resyncTarget = flag.Duration("chaos.resync-target", 5*time.Second, "Longest time from the API server's return to a revocation reaching both replicas.")
+	// A killed leader never releases its Lease: a standby takes it once the
+	// lease duration has passed since it last saw a renewal, at its next
+	// retry, so takeover takes up to about the lease duration plus two
+	// retry periods, plus the API server's latency.
+	takeoverTarget = flag.Duration("chaos.takeover-target", 15*time.Second, "Longest time from a leader's SIGKILL to another manager holding the Lease.")
+	revocations    = flag.Int("chaos.revocations", 20, "Revocations whose propagation to the other replica is timed.")
+	workers        = flag.Int("chaos.workers", 4, "Concurrent clients of the load generator.")
 	// The manager's Lease: a standby takes a dead leader's Lease after at
 	// most lease duration plus retry period. The product defaults (15s, 10s,
 	// 2s) make 100 kills last half an hour; "make test" uses shorter ones.

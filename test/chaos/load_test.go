@@ -254,7 +254,7 @@ func startPacedLoad(t *testing.T, f *loadFixture, jwtOn bool, limiter *rate.Limi
 	// a kid it does not know.
 	keys := oidc.NewRemoteKeySet(oidc.ClientContext(ctx, svc.client), "http://"+serviceHost+"/oauth2/jwks")
 	l := &load{f: f, svc: svc, cancel: cancel, limiter: limiter, ok: map[string]int{}, fail: map[string]int{},
-		verify: oidc.NewVerifier(signet.Issuer, keys, &oidc.Config{SkipClientIDCheck: true})}
+		verify: oidc.NewVerifier(signet.Issuer, keys, &oidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: []string{oidc.ES256, oidc.EdDSA, oidc.RS256}})}
 	l.withJWT.Store(jwtOn)
 	for w := range *workers {
 		l.wg.Add(1)
