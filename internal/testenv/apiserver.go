@@ -150,7 +150,7 @@ func (a *APIServer) WaitReady(timeout time.Duration) error {
 	hc.Timeout = 2 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	last := "no answer"
+	var last string
 	readyz := strings.TrimSuffix(a.env.Config.Host, "/") + "/readyz"
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, readyz, nil)

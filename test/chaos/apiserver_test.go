@@ -34,8 +34,8 @@ func TestAPIServerOutage(t *testing.T) {
 			l := startLoad(t, f, false)
 			// Some load before the fault, so that a failure to start shows.
 			testutil.WaitFor(t, 30*time.Second, "load is flowing", func() error {
-				if l.succeeded(opSecret) < 20 {
-					return fmt.Errorf("%d tokens so far", l.succeeded(opSecret))
+				if l.tokens() < 20 {
+					return fmt.Errorf("%d tokens so far", l.tokens())
 				}
 				return nil
 			})

@@ -124,8 +124,11 @@ func (s *service) send(req *http.Request, i int) (*http.Response, error) {
 // their own: ClientSecret clients, one PrivateKeyJWT client, and an
 // auditor entitled to introspect their tokens.
 type loadFixture struct {
-	secrets  []map[string]string
-	jwtID    string
+	secrets []map[string]string
+	// jwtIDs are PrivateKeyJWT clients sharing jwtKey: several, because
+	// each client's ledger holds at most 1,024 unexpired assertions
+	// (docs/scale.md), which one client would pass at soak rates.
+	jwtIDs   []string
 	jwtKey   *ecdsa.PrivateKey
 	auditor  map[string]string
 	audience string
@@ -152,9 +155,11 @@ func newLoadFixture(t *testing.T, n int) *loadFixture {
 		&iamv1.AccessRule{ObjectMeta: metav1.ObjectMeta{Name: "auditor", Namespace: ns}, Spec: iamv1.AccessRuleSpec{
 			Subjects: []iamv1.Subject{{Kind: "ServiceAccount", Name: "auditor"}}, Scopes: []string{"signet:introspect:" + f.audience}}},
 		&iamv1.ClientCredential{ObjectMeta: metav1.ObjectMeta{Name: "auditor", Namespace: ns}, Spec: iamv1.ClientCredentialSpec{ServiceAccountName: "auditor"}},
-		&iamv1.ClientCredential{ObjectMeta: metav1.ObjectMeta{Name: "jwt", Namespace: ns}, Spec: iamv1.ClientCredentialSpec{
+	}
+	for i := range jwtClients {
+		objs = append(objs, &iamv1.ClientCredential{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("jwt-%d", i), Namespace: ns}, Spec: iamv1.ClientCredentialSpec{
 			ServiceAccountName: "load", Type: iamv1.PrivateKeyJWTType,
-			PublicKeys: &iamv1.PublicKeys{PEM: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))}}},
+			PublicKeys: &iamv1.PublicKeys{PEM: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))}}})
 	}
 	for i := range n {
 		objs = append(objs, &iamv1.ClientCredential{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("load-%d", i), Namespace: ns},
@@ -169,16 +174,20 @@ func newLoadFixture(t *testing.T, n int) *loadFixture {
 	for i := range n {
 		f.secrets = append(f.secrets, workloadSecret(t, ns, fmt.Sprintf("load-%d", i), "client_secret"))
 	}
-	f.jwtID = workloadSecret(t, ns, "jwt", "client_id")["client_id"]
+	for i := range jwtClients {
+		f.jwtIDs = append(f.jwtIDs, workloadSecret(t, ns, fmt.Sprintf("jwt-%d", i), "client_id")["client_id"])
+	}
 	// Every replica must know every client before the load starts.
 	for _, base := range replicas {
 		for _, c := range append([]map[string]string{f.auditor}, f.secrets...) {
 			testutil.WaitFor(t, 30*time.Second, "a token from "+base, func() error { _, err := testutil.TokenAt(base, c); return err })
 		}
-		testutil.WaitFor(t, 30*time.Second, "a private_key_jwt token from "+base, func() error {
-			_, err := f.jwtToken(context.Background(), base+"/oauth2/token")
-			return err
-		})
+		for range jwtClients {
+			testutil.WaitFor(t, 30*time.Second, "a private_key_jwt token from "+base, func() error {
+				_, err := f.jwtToken(context.Background(), base+"/oauth2/token")
+				return err
+			})
+		}
 	}
 	return f
 }
@@ -189,22 +198,29 @@ func workloadSecret(t *testing.T, ns, name, key string) map[string]string {
 	return testutil.WorkloadSecret(t, signet.Client, time.Minute, ns, name, key)
 }
 
+// jwtClients is the number of PrivateKeyJWT clients of a load fixture.
+const jwtClients = 4
+
 var jtiSeq atomic.Int64
 
 // jwtToken gets a token with private_key_jwt (RFC 7523) through the stock
-// client, from tokenURL.
+// client, from tokenURL, as the next PrivateKeyJWT client in turn.
 func (f *loadFixture) jwtToken(ctx context.Context, tokenURL string) (*oauth2.Token, error) {
 	now := time.Now()
+	seq := jtiSeq.Add(1)
+	id := f.jwtIDs[int(seq)%len(f.jwtIDs)]
+	// A short-lived assertion: its jti stays in the ledger until it expires
+	// (plus the accepted clock skew).
 	claims := jwt.RegisteredClaims{
-		Issuer: f.jwtID, Subject: f.jwtID, Audience: jwt.ClaimStrings{signet.Issuer},
-		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute)),
-		ID: fmt.Sprintf("chaos-%d-%d", now.UnixNano(), jtiSeq.Add(1)),
+		Issuer: id, Subject: id, Audience: jwt.ClaimStrings{signet.Issuer},
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(15 * time.Second)),
+		ID: fmt.Sprintf("chaos-%d-%d", now.UnixNano(), seq),
 	}
 	assertion, err := jwt.NewWithClaims(jwt.SigningMethodES256, claims).SignedString(f.jwtKey)
 	if err != nil {
 		return nil, err
 	}
-	cfg := clientcredentials.Config{ClientID: f.jwtID, TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInParams,
+	cfg := clientcredentials.Config{ClientID: id, TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInParams,
 		EndpointParams: url.Values{
 			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
 			"client_assertion":      {assertion},
@@ -369,9 +385,10 @@ func (l *load) failed() int {
 	return n
 }
 
-// succeeded returns how many operations of kind op succeeded so far.
-func (l *load) succeeded(op string) int {
+// tokens returns how many client_credentials tokens were issued so far:
+// one per round of the load.
+func (l *load) tokens() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.ok[op]
+	return l.ok[opSecret]
 }

@@ -149,22 +149,21 @@ type workload struct {
 
 func credName(i int) string { return "c-" + strconv.Itoa(i) }
 
-// create creates credential i; false when an earlier one of that name is
-// still being deleted.
-func (w *workload) create(t *testing.T, i int) bool {
+// create creates credential i, unless an earlier one of that name is still
+// being deleted.
+func (w *workload) create(t *testing.T, i int) {
 	cc := &iamv1.ClientCredential{ObjectMeta: metav1.ObjectMeta{Name: credName(i), Namespace: w.ns},
 		Spec: iamv1.ClientCredentialSpec{ServiceAccountName: "app",
 			Rotation: &iamv1.RotationSpec{GracePeriod: &metav1.Duration{}}}}
 	err := signet.Client.Create(context.Background(), cc)
 	if apierrors.IsAlreadyExists(err) {
-		return false
+		return
 	}
 	if err != nil {
 		t.Errorf("creating %s: %v", cc.Name, err)
-		return false
+		return
 	}
 	w.exists[i] = true
-	return true
 }
 
 // churn runs one operation every 20 ms until stop: a rotation (new
