@@ -60,15 +60,25 @@ func TestReadinessWaitsForKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := startNoWait(t, env.Config, ns.Name, func(o *options) { o.probeListen = "" })
-	time.Sleep(500 * time.Millisecond)
-	resp, err := http.Get(in.probeURL + "/readyz?verbose")
-	if err != nil {
-		t.Fatal(err)
+	// Once the index has synced, only the missing keys keep it unready.
+	var (
+		status int
+		body   []byte
+	)
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(string(body), "[+]index-synced ok"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the index never synced: %d %s", status, body)
+		}
+		resp, err := http.Get(in.probeURL + "/readyz?verbose")
+		if err != nil {
+			continue // not listening yet
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		status = resp.StatusCode
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "[-]signing-key") {
-		t.Fatalf("without keys: %d %s", resp.StatusCode, body)
+	if status != http.StatusServiceUnavailable || !strings.Contains(string(body), "[-]signing-key") {
+		t.Fatalf("without keys: %d %s", status, body)
 	}
 	r := post(t, in.url+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, "sgc_aaaaaaaaaaaaaaaaaaaaaaaaaa", "sgs_x")
 	if r.status != http.StatusServiceUnavailable && r.status != http.StatusUnauthorized {
@@ -77,10 +87,12 @@ func TestReadinessWaitsForKeys(t *testing.T) {
 	_, fx := namespaceKeys(t, ns.Name)
 	waitReady(t, in)
 	cl := newClient(t, fx, record.TypeClientSecret, "late")
-	deadline := time.Now().Add(time.Second)
+	// How soon is measured by make chaos; here a deadline only catches a
+	// record that is never served.
+	deadline := time.Now().Add(10 * time.Second)
 	for in.token(t, cl).status != http.StatusOK {
 		if time.Now().After(deadline) {
-			t.Fatal("no token a second after the record was written")
+			t.Fatal("no token 10 s after the record was written")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -53,6 +54,12 @@ type Options struct {
 	// authentication, which suits a developer's machine. Empty switches
 	// metrics off.
 	ManagerMetrics string
+	// Managers is the number of manager replicas; default 1. With more than
+	// one they elect a leader through their Lease and the others stand by,
+	// each with its own metrics port (ManagerMetricsURLs).
+	Managers int
+	// ManagerArgs are extra flags for every manager replica.
+	ManagerArgs []string
 }
 
 // Environment is a running Signet.
@@ -73,17 +80,37 @@ type Environment struct {
 	// ManagerMetricsURL is the manager's metrics endpoint,
 	// http://127.0.0.1:<port>/metrics, when Options.ManagerMetrics is set.
 	ManagerMetricsURL string
+	// ManagerMetricsURLs are the metrics endpoints of the manager replicas
+	// when Options.Managers is above one, the first's first.
+	ManagerMetricsURLs []string
 
 	opts      Options
 	processes []*process
+	// mu guards the processes' cmd and done, which Restart replaces, for
+	// callers that kill and restart from several goroutines.
+	mu sync.Mutex
 }
 
 type process struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
+	name, bin string
+	args, env []string
+	cmd       *exec.Cmd
+	log       string
 	// done is closed when the process has exited.
 	done chan struct{}
+}
+
+// Binaries returns the manager and token-server binaries "make build"
+// leaves in bin/ under the module root, failing with what to run when
+// either is missing.
+func Binaries(root, target string) (manager, tokenServer string, err error) {
+	bin := filepath.Join(root, "bin")
+	for _, b := range []string{"manager", "token-server"} {
+		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+			return "", "", fmt.Errorf("bin/%s is missing: run 'make %s' (or 'make build') first", b, target)
+		}
+	}
+	return filepath.Join(bin, "manager"), filepath.Join(bin, "token-server"), nil
 }
 
 // Start brings everything up and returns once the token server is ready.
@@ -135,7 +162,7 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	if e.ControllerManager, err = te.StartControllerManager(opts.Dir); err != nil {
 		return nil, err
 	}
-	if err := e.StartManager(); err != nil {
+	if err := e.startManagers(max(opts.Managers, 1)); err != nil {
 		return nil, err
 	}
 	if err := e.startTokenServers(listen, max(opts.TokenServers, 1)); err != nil {
@@ -171,15 +198,44 @@ func (e *Environment) StartManager() error {
 	if metrics == "" {
 		metrics = "0"
 	}
-	return e.spawn("manager", e.opts.ManagerBin,
-		"--signet-namespace="+e.Namespace,
-		"--issuer="+e.Issuer,
-		"--metrics-bind-address="+metrics,
+	return e.spawn("manager", e.opts.ManagerBin, e.managerArgs(metrics)...)
+}
+
+func (e *Environment) managerArgs(metrics string, extra ...string) []string {
+	args := []string{
+		"--signet-namespace=" + e.Namespace,
+		"--issuer=" + e.Issuer,
+		"--metrics-bind-address=" + metrics,
 		"--health-probe-bind-address=127.0.0.1:0",
 		"--kube-api-qps=200", "--kube-api-burst=400",
-		"--token-server-service-account="+TokenServerAccount,
-		"--token-server-token-file="+e.tokenFile(),
-	)
+		"--token-server-service-account=" + TokenServerAccount,
+		"--token-server-token-file=" + e.tokenFile(),
+	}
+	return append(append(args, e.opts.ManagerArgs...), extra...)
+}
+
+// startManagers starts n manager replicas: one as StartManager does, or n
+// that elect a leader, named "manager", "manager-2" and so on in Logs, each
+// with its metrics on a loopback port of its own.
+func (e *Environment) startManagers(n int) error {
+	if n == 1 {
+		return e.StartManager()
+	}
+	for i := range n {
+		metrics, err := resolveListen("127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		name := "manager"
+		if i > 0 {
+			name += "-" + strconv.Itoa(i+1)
+		}
+		e.ManagerMetricsURLs = append(e.ManagerMetricsURLs, "http://"+metrics+"/metrics")
+		if err := e.spawn(name, e.opts.ManagerBin, e.managerArgs(metrics, "--leader-elect")...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // StartTokenServer starts a token-server replica listening on listen, with
@@ -189,7 +245,14 @@ func (e *Environment) StartManager() error {
 // the token the manager writes (TokenRequest API), and it is given no
 // kubeconfig: it never holds the administrator's credentials.
 func (e *Environment) StartTokenServer(listen string) error {
-	env, args, err := e.TokenServerCommand(listen, e.tokenFile(), e.caFile())
+	return e.StartTokenServerVia(listen, e.Config.Host, e.caFile())
+}
+
+// StartTokenServerVia starts a token-server replica as StartTokenServer
+// does, reaching the API server at apiHost (https://host:port) and trusting
+// the CA in caFile: a proxy in front of the API server, for fault tests.
+func (e *Environment) StartTokenServerVia(listen, apiHost, caFile string) error {
+	env, args, err := e.tokenServerCommand(listen, apiHost, e.tokenFile(), caFile)
 	if err != nil {
 		return err
 	}
@@ -207,7 +270,11 @@ func (e *Environment) StartTokenServer(listen string) error {
 // from their projected volume. A replica run elsewhere (in a container)
 // passes the paths it mounts TokenServerCredentials at.
 func (e *Environment) TokenServerCommand(listen, tokenFile, caFile string) (env, args []string, err error) {
-	u, err := url.Parse(e.Config.Host)
+	return e.tokenServerCommand(listen, e.Config.Host, tokenFile, caFile)
+}
+
+func (e *Environment) tokenServerCommand(listen, apiHost, tokenFile, caFile string) (env, args []string, err error) {
+	u, err := url.Parse(apiHost)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -228,6 +295,9 @@ func (e *Environment) TokenServerCommand(listen, tokenFile, caFile string) (env,
 func (e *Environment) TokenServerCredentials() (tokenFile, caFile string) {
 	return e.tokenFile(), e.caFile()
 }
+
+// CAFile is the path of the API server's CA certificate.
+func (e *Environment) CAFile() string { return e.caFile() }
 
 // TokenServerAccount is the token server's ServiceAccount in the Signet
 // namespace, named as config/default names it.
@@ -275,8 +345,19 @@ func (e *Environment) spawn(name, bin string, args ...string) error {
 }
 
 func (e *Environment) spawnEnv(name, bin string, env []string, args ...string) error {
+	p := &process{name: name, bin: bin, args: args, env: env}
+	if err := e.exec(p); err != nil {
+		return err
+	}
+	e.processes = append(e.processes, p)
+	return nil
+}
+
+// exec runs p, appending to its log: a restarted process keeps one log.
+func (e *Environment) exec(p *process) error {
+	name, bin, env, args := p.name, p.bin, p.env, p.args
 	logPath := filepath.Join(e.opts.Dir, name+".log")
-	logFile, err := os.Create(logPath)
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
@@ -294,10 +375,80 @@ func (e *Environment) spawnEnv(name, bin string, env []string, args ...string) e
 		_ = logFile.Close()
 		return fmt.Errorf("starting %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); _ = logFile.Close(); close(p.done) }()
-	e.processes = append(e.processes, p)
+	done := make(chan struct{})
+	p.cmd, p.log, p.done = cmd, logPath, done
+	go func() { _ = cmd.Wait(); _ = logFile.Close(); close(done) }()
 	return nil
+}
+
+func (e *Environment) process(name string) (*process, error) {
+	for _, p := range e.processes {
+		if p.name == name {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("no process named %q", name)
+}
+
+// Kill kills the named child ("manager", "token-server-2", ...) with
+// SIGKILL, as a node failure or the OOM killer would, and returns once it
+// has exited.
+func (e *Environment) Kill(name string) error {
+	e.mu.Lock()
+	p, err := e.process(name)
+	if err != nil {
+		e.mu.Unlock()
+		return err
+	}
+	cmd, done := p.cmd, p.done
+	e.mu.Unlock()
+	_ = cmd.Process.Kill()
+	<-done
+	return nil
+}
+
+// Restart starts a child that has exited again, with the same flags and
+// log file.
+func (e *Environment) Restart(name string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p, err := e.process(name)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-p.done:
+	default:
+		return fmt.Errorf("%s is still running", name)
+	}
+	return e.exec(p)
+}
+
+// Running reports whether the named child runs.
+func (e *Environment) Running(name string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p, err := e.process(name)
+	if err != nil {
+		return false
+	}
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// PID returns the process id of the named child.
+func (e *Environment) PID(name string) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p, err := e.process(name)
+	if err != nil {
+		return 0, err
+	}
+	return p.cmd.Process.Pid, nil
 }
 
 // Logs returns the log file paths of the processes, by name.

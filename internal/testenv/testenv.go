@@ -79,6 +79,8 @@ type Environment struct {
 
 	// controllerManager is set once StartControllerManager has run.
 	controllerManager *ControllerManager
+	// apiServer is set once APIServer has run.
+	apiServer *APIServer
 }
 
 // Stop stops kube-controller-manager, if it runs, then the API server and
@@ -87,6 +89,10 @@ func (e *Environment) Stop() error {
 	if e.controllerManager != nil {
 		e.controllerManager.stop()
 		e.controllerManager = nil
+	}
+	if e.apiServer != nil {
+		e.apiServer.stop()
+		e.apiServer = nil
 	}
 	return e.Environment.Stop()
 }

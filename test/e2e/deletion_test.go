@@ -10,11 +10,8 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +22,7 @@ import (
 
 	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
 	"github.com/signet-iam/signet/internal/record"
+	"github.com/signet-iam/signet/internal/testutil"
 )
 
 // Each event of SECURITY.md item 18 (and the deletion of the account, which
@@ -170,21 +168,9 @@ func TestRevokedTokenIsInactiveOnEveryReplica(t *testing.T) {
 // client creds, and returns the HTTP status.
 func revokeAt(t *testing.T, base string, creds map[string]string, token string) int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, base+"/oauth2/revoke", strings.NewReader(url.Values{"token": {token}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(creds["client_id"], creds["client_secret"])
-	resp, err := http.DefaultClient.Do(req)
+	status, err := testutil.RevokeAt(base, creds, token)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = resp.Body.Close()
-	return resp.StatusCode
-}
-
-func activeAt(base string, caller map[string]string, token string) error {
-	active, err := introspectAt(base, caller, token)
-	if err == nil && !active {
-		err = errors.New("inactive")
-	}
-	return err
+	return status
 }

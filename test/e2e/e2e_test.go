@@ -18,10 +18,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/signet-iam/signet/internal/devenv"
 	"github.com/signet-iam/signet/internal/testenv"
+	"github.com/signet-iam/signet/internal/testutil"
 )
 
 var (
@@ -43,11 +43,9 @@ func run(m *testing.M) (int, error) {
 	if root, err = testenv.ModuleRoot(); err != nil {
 		return 1, err
 	}
-	bin := filepath.Join(root, "bin")
-	for _, b := range []string{"manager", "token-server"} {
-		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
-			return 1, fmt.Errorf("bin/%s is missing: run 'make e2e' (or 'make build') first", b)
-		}
+	manager, tokenServer, err := devenv.Binaries(root, "e2e")
+	if err != nil {
+		return 1, err
 	}
 	dir, err := os.MkdirTemp("", "signet-e2e-")
 	if err != nil {
@@ -55,8 +53,8 @@ func run(m *testing.M) (int, error) {
 	}
 	signet, err = devenv.Start(context.Background(), devenv.Options{
 		Dir:            dir,
-		ManagerBin:     filepath.Join(bin, "manager"),
-		TokenServerBin: filepath.Join(bin, "token-server"),
+		ManagerBin:     manager,
+		TokenServerBin: tokenServer,
 		Listen:         "127.0.0.1:0",
 		ManagerMetrics: "127.0.0.1:0",
 		// Two replicas, so that revocation is checked on every replica
@@ -113,37 +111,8 @@ func dump(t *testing.T, ns string) {
 	}
 }
 
-// waitFor polls check until it returns nil or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, check func() error) time.Duration {
-	t.Helper()
-	start := time.Now()
-	var err error
-	for time.Since(start) < timeout {
-		if err = check(); err == nil {
-			return time.Since(start)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s: not after %v: %v", what, timeout, err)
-	return 0
-}
-
 // workloadSecret waits for and returns the data of a workload Secret.
 func workloadSecret(t *testing.T, ns, name, key string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	waitFor(t, 30*time.Second, "workload Secret "+name, func() error {
-		s := &corev1.Secret{}
-		if err := signet.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, s); err != nil {
-			return err
-		}
-		if len(s.Data[key]) == 0 {
-			return fmt.Errorf("no %s yet", key)
-		}
-		for k, v := range s.Data {
-			out[k] = string(v)
-		}
-		return nil
-	})
-	return out
+	return testutil.WorkloadSecret(t, signet.Client, 30*time.Second, ns, name, key)
 }

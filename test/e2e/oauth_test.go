@@ -13,38 +13,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 )
-
-// tokenFor gets a token with the stock client_credentials client
-// (client_secret_basic).
-func tokenFor(creds map[string]string, scopes ...string) (*oauth2.Token, error) {
-	cfg := clientcredentials.Config{
-		ClientID:     creds["client_id"],
-		ClientSecret: creds["client_secret"],
-		TokenURL:     creds["token_url"],
-		Scopes:       scopes,
-		AuthStyle:    oauth2.AuthStyleInHeader,
-	}
-	return cfg.Token(context.Background())
-}
-
-// tokenAt gets a token like tokenFor, from the token-server replica at base.
-func tokenAt(base string, creds map[string]string, scopes ...string) (*oauth2.Token, error) {
-	at := map[string]string{}
-	for k, v := range creds {
-		at[k] = v
-	}
-	at["token_url"] = base + "/oauth2/token"
-	return tokenFor(at, scopes...)
-}
 
 // verify checks a token the way an API would: discovery, JWKS, signature,
 // issuer and expiry through go-oidc, then returns its claims.
@@ -70,27 +45,6 @@ func verify(t *testing.T, raw string) map[string]any {
 // as caller.
 func introspect(caller map[string]string, token string) (bool, error) {
 	return introspectAt(signet.Issuer, caller, token)
-}
-
-// introspectAt asks the token-server replica at base whether token is
-// active, authenticating as caller.
-func introspectAt(base string, caller map[string]string, token string) (bool, error) {
-	form := url.Values{"token": {token}}
-	req, _ := http.NewRequest(http.MethodPost, base+"/oauth2/introspect", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(caller["client_id"], caller["client_secret"])
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return false, fmt.Errorf("introspection: HTTP %d", resp.StatusCode)
-	}
-	var body struct {
-		Active bool `json:"active"`
-	}
-	return body.Active, json.NewDecoder(resp.Body).Decode(&body)
 }
 
 // postForm posts a token request and decodes the JSON answer.
