@@ -197,8 +197,7 @@ BUILD_FLAGS ?= -trimpath -ldflags="-s -w"
 
 .PHONY: build
 build: ## Build the manager and token-server binaries into bin/ (static, as the image holds them).
-	CGO_ENABLED=0 go build $(BUILD_FLAGS) -o $(LOCALBIN)/manager ./cmd/manager
-	CGO_ENABLED=0 go build $(BUILD_FLAGS) -o $(LOCALBIN)/token-server ./cmd/token-server
+	CGO_ENABLED=0 go build $(BUILD_FLAGS) -o $(LOCALBIN)/ ./cmd/manager ./cmd/token-server
 
 .PHONY: plugin
 plugin: ## Build kubectl signet into bin/ with its completion script; put bin/ on the PATH to use "kubectl signet".

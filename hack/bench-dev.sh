@@ -8,9 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
 start=$(date +%s.%N)
-make dev >"$log" 2>&1 &
+# Its own session and process group, without the calling make's job server,
+# so that the interrupt reaches make dev as Ctrl-C would.
+env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL setsid make dev >"$log" 2>&1 &
 dev=$!
-trap 'kill -INT $dev 2>/dev/null || true; wait $dev 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'kill -INT -- -$dev 2>/dev/null || true; wait $dev 2>/dev/null || true; rm -f "$log"' EXIT
 until grep -q '^Signet is running' "$log"; do
   kill -0 $dev 2>/dev/null || { cat "$log"; echo "make dev exited before it was running" >&2; exit 1; }
   sleep 0.2
