@@ -89,7 +89,7 @@ func TestVersionOneRecordsReadWithTheirEpoch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r2, err := Parse(again); err != nil || r2.Version != Version {
+	if r2, err := Parse(again); err != nil || r2.Version != versionWithoutFederation {
 		t.Errorf("re-marshalled as version %v (%v)", r2.Version, err)
 	}
 }
@@ -100,5 +100,47 @@ func TestLatestNeverMovesBack(t *testing.T) {
 	}
 	if got := Latest(nil, at(0)); !got.Equal(t0) {
 		t.Errorf("Latest(nil, t) = %v", got)
+	}
+}
+
+// TestFederatedRecordsAloneAreVersionThree: a token server of the previous
+// release reads every record it can check (version 2) and refuses the
+// Federated ones (version 3) rather than misreading them.
+func TestFederatedRecordsAloneAreVersionThree(t *testing.T) {
+	base := Record{ClientID: "sgc_x", Subject: "sa:ns:a", AccessTokenLifetimeSeconds: 60}
+	plain := base
+	plain.Type = TypeClientSecret
+	fed := base
+	fed.Type = TypeFederated
+	fed.Federation = &Federation{Subject: "system:serviceaccount:ns:builder", Audience: "https://signet.example.com"}
+	for _, tc := range []struct {
+		rec  Record
+		want int
+	}{{plain, 2}, {fed, 3}} {
+		data, err := tc.rec.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Parse(data)
+		if err != nil || got.Version != tc.want {
+			t.Errorf("%s record: version %v (%v), want %d", tc.rec.Type, got, err, tc.want)
+		}
+	}
+
+	bad := map[string]func(r *Record){
+		"Federated without federation": func(r *Record) { r.Type, r.Federation = TypeFederated, nil },
+		"Federated without audience":   func(r *Record) { r.Federation.Audience = "" },
+		"Federated with a secret":      func(r *Record) { r.Secrets = []SecretHash{{Hash: "h"}} },
+		"federation on a ClientSecret": func(r *Record) { r.Type = TypeClientSecret },
+	}
+	for name, edit := range bad {
+		r := fed
+		f := *fed.Federation
+		r.Federation = &f
+		edit(&r)
+		data, _ := r.Marshal()
+		if _, err := Parse(data); err == nil {
+			t.Errorf("%s: parsed", name)
+		}
 	}
 }
