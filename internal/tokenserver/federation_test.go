@@ -36,7 +36,7 @@ type federatedHarness struct {
 	client *fixture.Client
 }
 
-func newFederatedHarness(t *testing.T, keys *jwks.Cache) *federatedHarness {
+func newFederatedHarness(t testing.TB, keys *jwks.Cache) *federatedHarness {
 	t.Helper()
 	is, err := oidcissuer.Start()
 	if err != nil {
