@@ -137,7 +137,7 @@ GC_OBJECTS        ?= 50000
 BENCH_CREDENTIALS ?= 10000
 
 .PHONY: bench
-bench: bench-dev bench-index bench-token-server bench-scale bench-state bench-gc bench-controllers bench-controllers-10k ## Run every benchmark (about an hour on 2 cores); results go to docs/benchmarks.md by hand.
+bench: bench-dev bench-index bench-token-server bench-federation bench-scale bench-state bench-gc bench-controllers bench-controllers-10k ## Run every benchmark (about an hour on 2 cores); results go to docs/benchmarks.md by hand.
 
 .PHONY: bench-dev
 bench-dev: ## Time "make dev" from its start to the first token (cold on a fresh clone with an empty Go cache, warm after).
@@ -153,6 +153,10 @@ bench-token-server: ## Benchmark the token server (load generator, micro-benchma
 	$(LOCALBIN)/bench-token-server -duration 5s -concurrency 1,16,64 -server-cpu 0 -client-cpu 1
 	$(LOCALBIN)/bench-token-server -duration 5s -concurrency 64 -server-cpu 0 -client-cpu 1 -endpoint introspect
 	go test -run '^$$' -bench . -benchmem ./internal/tokenserver/...
+
+.PHONY: bench-federation
+bench-federation: ## Federated token exchanges per second on one core, with the issuer's keys cached (docs/benchmarks.md).
+	go test -run '^$$' -bench '^Benchmark(FederatedExchange|TokenEndpoint)$$' -cpu 1 -benchtime 5s -benchmem ./internal/tokenserver/
 
 .PHONY: bench-scale
 bench-scale: controlplane build ## The real token server with SCALE_RECORDS records through the real API server: cold start to Ready, RSS, p99 time-to-live under 100 changes/s.

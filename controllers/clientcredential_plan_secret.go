@@ -35,7 +35,7 @@ func planWorkload(s *snapshot, o *outcome, rec, prev *record.Record) (*workload,
 		// The secret is removed: nothing usable remains in the cluster.
 		return &workload{issuance: issuance{issuedAt: current.issuedAt, reason: iamv1.RevokedReason, trigger: trigger}}, nil
 	case key == "":
-		// Supplied public keys: Signet holds no secret.
+		// Supplied public keys or Federated: Signet holds no secret.
 		return &workload{issuance: issuance{issuedAt: obj.CreationTimestamp.Time, reason: iamv1.IssuedReason, trigger: trigger}}, nil
 	case current.value == "":
 		reason = iamv1.IssuedReason
@@ -191,6 +191,9 @@ func freshMaterial(s *snapshot, w *workload) (material, error) {
 // planMaterial sets the record's accepted secrets or keys.
 func planMaterial(s *snapshot, o *outcome, rec, prev *record.Record) error {
 	switch {
+	case s.obj.Spec.Type == iamv1.FederatedType:
+		planFederation(s, o, rec, prev)
+		return nil
 	case rec.Revoked:
 		return nil
 	case s.obj.Spec.PublicKeys != nil:

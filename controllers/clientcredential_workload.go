@@ -105,7 +105,7 @@ func (is issuance) annotations() map[string]string {
 }
 
 // valueKey is the workload Secret key holding the credential's secret, or
-// "" when Signet holds none (supplied public keys).
+// "" when Signet holds none (supplied public keys, Federated).
 func valueKey(obj *iamv1.ClientCredential) string {
 	switch obj.Spec.Type {
 	case iamv1.APIKeyType:
@@ -115,6 +115,8 @@ func valueKey(obj *iamv1.ClientCredential) string {
 			return ""
 		}
 		return keyPrivateKey
+	case iamv1.FederatedType:
+		return ""
 	default:
 		return keyClientSecret
 	}

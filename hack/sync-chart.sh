@@ -60,4 +60,6 @@ cp "$root/config/policy/accessrule_scopes.yaml" "$chart/files/accessrule-scopes-
 # ClusterRoles (config/rbac/tenant_roles.yaml) are rendered by the chart's
 # grant-policy and tenant-roles templates, which prefix their names.
 cp "$root/config/policy/accessrule_grant.yaml" "$chart/files/accessrule-grant-policy.yaml"
+# The federation namespace guard likewise, by the federation-policy template.
+cp "$root/config/policy/clientcredential_federation.yaml" "$chart/files/federation-policy.yaml"
 cp "$root/config/rbac/tenant_roles.yaml" "$chart/files/tenant-roles.yaml"

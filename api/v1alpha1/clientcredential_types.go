@@ -5,7 +5,7 @@ import (
 )
 
 // CredentialType selects how a client authenticates at the token endpoint:
-// ClientSecret, APIKey or PrivateKeyJWT. The field that holds it checks the
+// ClientSecret, APIKey, PrivateKeyJWT or Federated. The field that holds it checks the
 // value with a CEL rule rather than an enum, so that a refusal never echoes
 // what was submitted (see docs/design/0011-validation-messages.md).
 type CredentialType string
@@ -21,7 +21,61 @@ const (
 	// PrivateKeyJWTType: the client signs an RFC 7523 assertion with a
 	// private key; Signet holds only the public key.
 	PrivateKeyJWTType CredentialType = "PrivateKeyJWT"
+	// FederatedType: the client authenticates with a token it already has,
+	// signed by an OIDC issuer the credential trusts (a pod's projected
+	// ServiceAccount token, a CI job's OIDC token). Signet generates and
+	// stores no secret for it.
+	FederatedType CredentialType = "Federated"
 )
+
+// Federation says which tokens of which issuer a Federated credential
+// accepts in place of a secret (docs/design/0027-workload-identity-federation.md).
+// +kubebuilder:validation:XValidation:rule=`has(self.issuer) || self.subject.matches('^system:serviceaccount:[a-z0-9]([-a-z0-9]*[a-z0-9])?:[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')`,message="federation.subject must be system:serviceaccount:<namespace>:<name> when federation.issuer is unset (this cluster's ServiceAccount tokens), with the credential's own namespace",fieldPath=".subject",reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="!has(self.jwksURL) || has(self.issuer)",message="federation.jwksURL needs federation.issuer: this cluster's own keys are found through the API server",fieldPath=".jwksURL",reason=FieldValueForbidden
+type Federation struct {
+	// issuer is the OIDC issuer that signs the workload's token, exactly as
+	// its tokens' iss claim spells it, for example
+	// https://token.actions.githubusercontent.com. Unset means this
+	// cluster's ServiceAccount issuer, discovered from the API server; a
+	// credential may then trust only ServiceAccounts of its own namespace.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^https://[^\\s?#]+$') || self.matches('^http://(localhost|127\\.0\\.0\\.1)(:[0-9]+)?(/[^\\s?#]*)?$')`,message="federation.issuer must be an https URL without query or fragment, as the token's iss claim spells it (http only for localhost), for example https://token.actions.githubusercontent.com",reason=FieldValueForbidden
+	Issuer string `json:"issuer,omitempty"`
+
+	// subject is the exact sub claim to trust, for example
+	// system:serviceaccount:team-a:builder, or
+	// repo:acme/api:ref:refs/heads/main for a GitHub Actions job.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	Subject string `json:"subject"`
+
+	// audience is the aud the workload's token must carry. Unset means
+	// Signet's issuer URL.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('\\s')`,message="federation.audience must be one audience without spaces, for example https://signet.example.com",reason=FieldValueForbidden
+	Audience string `json:"audience,omitempty"`
+
+	// claims is an optional CEL expression over the token's claims that
+	// must be true, for example
+	// claims.repository_owner == "acme" && claims.environment == "prod".
+	// The manager compiles it: one that does not compile, or is not a
+	// boolean, stalls the credential with reason InvalidClaims, and the
+	// token server accepts no token for it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Claims string `json:"claims,omitempty"`
+
+	// jwksURL is where the issuer publishes its keys, for issuers without
+	// OIDC discovery. Unset means the jwks_uri of the issuer's discovery
+	// document.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^https://[^\\s#]+$') || self.matches('^http://(localhost|127\\.0\\.0\\.1)(:[0-9]+)?(/[^\\s#]*)?$')`,message="federation.jwksURL must be an https URL (http only for localhost), for example https://issuer.example.com/keys",reason=FieldValueForbidden
+	JWKSURL string `json:"jwksURL,omitempty"`
+}
 
 // DeletionPolicy says what happens to the workload Secret when its
 // ClientCredential is deleted.
@@ -127,6 +181,8 @@ type RolloutRestartTarget struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.publicKeys) || self.type == 'PrivateKeyJWT'",message="publicKeys may be set only when type is PrivateKeyJWT"
 // +kubebuilder:validation:XValidation:rule="!has(self.publicKeys) || !has(self.rotation) || !has(self.rotation.interval)",message="rotation.interval applies only to keys Signet generates; with publicKeys, rotate by editing publicKeys"
 // +kubebuilder:validation:XValidation:rule=`!has(self.validFor) || !has(self.rotation) || !has(self.rotation.interval) || !self.validFor.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') || !self.rotation.interval.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') || duration(self.rotation.interval) < duration(self.validFor)`,message="rotation.interval must be shorter than validFor, or the secret expires before it is rotated"
+// +kubebuilder:validation:XValidation:rule="has(self.federation) == (has(self.type) && self.type == 'Federated')",message="federation is required when type is Federated, and allowed only then"
+// +kubebuilder:validation:XValidation:rule="!has(self.type) || self.type != 'Federated' || (!has(self.validFor) && (!has(self.rotation) || !has(self.rotation.interval)))",message="validFor and rotation.interval do not apply to type Federated: it has no secret to expire or rotate; the workload's own token expires instead"
 // +kubebuilder:validation:XValidation:rule="has(self.secretName) == has(oldSelf.secretName)",message="secretName cannot be added or removed after creation; create a new ClientCredential instead"
 type ClientCredentialSpec struct {
 	// serviceAccountName is the Signet ServiceAccount, in this namespace,
@@ -138,13 +194,14 @@ type ClientCredentialSpec struct {
 	ServiceAccountName string `json:"serviceAccountName"`
 
 	// type of credential: ClientSecret (client_credentials with a secret),
-	// APIKey (the API-key grant) or PrivateKeyJWT (RFC 7523 assertions).
-	// Each type may authenticate only with its own method. Immutable.
-	// Default ClientSecret.
+	// APIKey (the API-key grant), PrivateKeyJWT (RFC 7523 assertions) or
+	// Federated (a token from a trusted OIDC issuer, see federation). Each
+	// type may authenticate only with its own method. Immutable. Default
+	// ClientSecret.
 	// +optional
 	// +kubebuilder:default=ClientSecret
 	// +kubebuilder:validation:MaxLength=63
-	// +kubebuilder:validation:XValidation:rule="self in ['ClientSecret', 'APIKey', 'PrivateKeyJWT']",message="type must be ClientSecret, APIKey or PrivateKeyJWT (the names are case-sensitive)",reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule="self in ['ClientSecret', 'APIKey', 'PrivateKeyJWT', 'Federated']",message="type must be ClientSecret, APIKey, PrivateKeyJWT or Federated (the names are case-sensitive)",reason=FieldValueForbidden
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="type is immutable; create a new ClientCredential of the other type",reason=FieldValueForbidden
 	Type CredentialType `json:"type,omitempty"`
 
@@ -220,6 +277,11 @@ type ClientCredentialSpec struct {
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule=`self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('60s') && duration(self) <= duration('24h')`,message="accessTokenLifetime must be a duration from 60s to 24h, for example 15m or 1h",reason=FieldValueForbidden
 	AccessTokenLifetime *metav1.Duration `json:"accessTokenLifetime,omitempty"`
+
+	// federation says which workload tokens a Federated credential accepts.
+	// Required with type Federated, refused with any other type.
+	// +optional
+	Federation *Federation `json:"federation,omitempty"`
 }
 
 // ClientCredentialStatus is the observed state of a ClientCredential. It

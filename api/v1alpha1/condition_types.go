@@ -61,6 +61,9 @@ const (
 	// InvalidPublicKeysReason: spec.publicKeys could not be parsed or holds a
 	// key type Signet does not accept.
 	InvalidPublicKeysReason = "InvalidPublicKeys"
+	// InvalidClaimsReason: spec.federation.claims does not compile, or is
+	// not a boolean expression.
+	InvalidClaimsReason = "InvalidClaims"
 	// KeysNotReadyReason: the hash key or signing keys are not yet available.
 	KeysNotReadyReason = "KeysNotReady"
 )

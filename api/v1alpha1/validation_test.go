@@ -104,6 +104,29 @@ spec:
   type: PrivateKeyJWT
   publicKeys:
     jwks: '{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}'`,
+	"a Federated credential trusting a GitHub Actions job is accepted": `
+apiVersion: iam.signet.dev/v1alpha1
+kind: ClientCredential
+metadata: {name: federated-ci}
+spec:
+  serviceAccountName: ci-deployer
+  type: Federated
+  federation:
+    issuer: https://token.actions.githubusercontent.com
+    subject: "repo:acme/api:ref:refs/heads/main"
+    audience: https://signet.example.com
+    claims: 'claims.repository_owner == "acme" && claims.environment == "prod"'`,
+	"a Federated credential trusting a local issuer with a JWKS URL is accepted": `
+apiVersion: iam.signet.dev/v1alpha1
+kind: ClientCredential
+metadata: {name: federated-local}
+spec:
+  serviceAccountName: ci-deployer
+  type: Federated
+  federation:
+    issuer: http://127.0.0.1:8200/issuer
+    subject: job-7
+    jwksURL: http://127.0.0.1:8200/issuer/keys`,
 	"a PrivateKeyJWT credential with generated keys and rotation is accepted": `
 apiVersion: iam.signet.dev/v1alpha1
 kind: ClientCredential

@@ -21,7 +21,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 
 	"github.com/signet-iam/signet/internal/tokenserver"
+	"github.com/signet-iam/signet/internal/tokenserver/clientauth"
 	"github.com/signet-iam/signet/internal/tokenserver/index"
+	"github.com/signet-iam/signet/internal/tokenserver/jwks"
 	"github.com/signet-iam/signet/internal/tokenserver/kube"
 )
 
@@ -59,6 +61,12 @@ func run(ctx context.Context, o options, restCfg *rest.Config, log *slog.Logger,
 		Issuer: o.issuer, DefaultAudience: o.defaultAudience,
 		Index: idx, Source: watcher, Log: log,
 		Ledger: &kube.Ledger{Client: client, Namespace: o.namespace, Cached: watcher.CachedLedger},
+		// Federated clients: other issuers' keys over HTTPS, this
+		// cluster's ServiceAccount tokens by TokenReview.
+		Federation: &clientauth.Federation{
+			Keys:     &jwks.Cache{Client: &http.Client{Timeout: 10 * time.Second}},
+			Reviewer: &kube.Reviewer{Client: client},
+		},
 	})
 	if err != nil {
 		return err

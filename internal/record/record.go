@@ -12,17 +12,20 @@ import (
 // refuse records with a higher version instead of misreading them, so a
 // record is written with the lowest version that says everything it holds:
 // an older token server refuses what it could not enforce, and reads the
-// rest unchanged during an upgrade.
+// rest unchanged while a rolling upgrade is under way.
 //
 //   - Version 2 added the not-before times, the UIDs the record was compiled
 //     for and each secret's issue time; a version 1 record reads as one
 //     whose not-before times are its revocation epoch.
-//   - Version 3 added HandoverUntil. Only records in handover are written as
-//     version 3, so a token server that predates it refuses them.
+//   - Version 3 added HandoverUntil and Federation. Only records in handover
+//     and Federated records are written as version 3, so a token server
+//     that predates them refuses them instead of honouring what it could
+//     not check.
 const Version = 3
 
-// versionWithoutHandover is the version of a record not in handover.
-const versionWithoutHandover = 2
+// versionBefore3 is the version of a record with neither HandoverUntil nor
+// Federation.
+const versionBefore3 = 2
 
 // AccountNone is the AccountUID of a record compiled while its account did
 // not exist. It differs from every real UID, so a secret issued then is
@@ -34,6 +37,7 @@ const (
 	TypeClientSecret  = "ClientSecret"
 	TypeAPIKey        = "APIKey"
 	TypePrivateKeyJWT = "PrivateKeyJWT"
+	TypeFederated     = "Federated"
 )
 
 // MaxRecordBytes bounds a record the token server will parse.
@@ -114,6 +118,28 @@ type Record struct {
 
 	// AccessTokenLifetimeSeconds is the lifetime of new access tokens.
 	AccessTokenLifetimeSeconds int64 `json:"accessTokenLifetimeSeconds"`
+
+	// Federation is which workload tokens a Federated client presents in
+	// place of a secret. Set for Federated records only (version 3).
+	Federation *Federation `json:"federation,omitempty"`
+}
+
+// Federation is a Federated credential's trust, as in the ClientCredential's
+// spec.federation, with the defaults resolved.
+type Federation struct {
+	// Issuer is the iss the token must carry; empty means this cluster's
+	// ServiceAccount issuer, whose tokens the token server checks with a
+	// TokenReview.
+	Issuer string `json:"issuer,omitempty"`
+	// Subject is the exact sub the token must carry.
+	Subject string `json:"subject"`
+	// Audience is the aud the token must carry.
+	Audience string `json:"audience"`
+	// Claims is a CEL claim rule (internal/federation); empty means none.
+	Claims string `json:"claims,omitempty"`
+	// JWKSURL is where the issuer's keys are; empty means its discovery
+	// document's jwks_uri.
+	JWKSURL string `json:"jwksUrl,omitempty"`
 }
 
 // SecretHash is one accepted secret, by its keyed hash.
@@ -143,8 +169,8 @@ type PublicKey struct {
 
 // Marshal encodes a record for the RecordKey of its Secret.
 func (r *Record) Marshal() ([]byte, error) {
-	r.Version = versionWithoutHandover
-	if r.HandoverUntil != nil {
+	r.Version = versionBefore3
+	if r.HandoverUntil != nil || r.Federation != nil {
 		r.Version = Version
 	}
 	if r.RevokedBefore != nil {
@@ -171,6 +197,16 @@ func Parse(data []byte) (*Record, error) {
 	}
 	switch r.Type {
 	case TypeClientSecret, TypeAPIKey, TypePrivateKeyJWT:
+		if r.Federation != nil {
+			return nil, errors.New("record of a non-Federated credential has federation set")
+		}
+	case TypeFederated:
+		if r.Federation == nil || r.Federation.Subject == "" || r.Federation.Audience == "" {
+			return nil, errors.New("Federated record lacks federation subject or audience")
+		}
+		if len(r.Secrets) > 0 || len(r.PublicKeys) > 0 {
+			return nil, errors.New("Federated record holds secrets or keys")
+		}
 	default:
 		return nil, fmt.Errorf("record has unknown credential type %q", r.Type)
 	}

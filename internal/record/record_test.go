@@ -89,8 +89,8 @@ func TestVersionOneRecordsReadWithTheirEpoch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r2, err := Parse(again); err != nil || r2.Version != versionWithoutHandover {
-		t.Errorf("re-marshalled as version %v (%v), want %d", r2.Version, err, versionWithoutHandover)
+	if r2, err := Parse(again); err != nil || r2.Version != versionBefore3 {
+		t.Errorf("re-marshalled as version %v (%v), want %d", r2.Version, err, versionBefore3)
 	}
 }
 
@@ -119,7 +119,7 @@ func TestHandoverRecordsAreRefusedAndVersioned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for data, want := range map[string]int{string(plain): versionWithoutHandover, string(handed): Version} {
+	for data, want := range map[string]int{string(plain): versionBefore3, string(handed): Version} {
 		got, err := Parse([]byte(data))
 		if err != nil || got.Version != want {
 			t.Errorf("written as version %v (%v), want %d", got.Version, err, want)
@@ -137,5 +137,47 @@ func TestLatestNeverMovesBack(t *testing.T) {
 	}
 	if got := Latest(nil, at(0)); !got.Equal(t0) {
 		t.Errorf("Latest(nil, t) = %v", got)
+	}
+}
+
+// TestFederatedRecordsAloneAreVersionThree: a token server of the previous
+// release reads every record it can check (version 2) and refuses the
+// Federated ones (version 3) rather than misreading them.
+func TestFederatedRecordsAloneAreVersionThree(t *testing.T) {
+	base := Record{ClientID: "sgc_x", Subject: "sa:ns:a", AccessTokenLifetimeSeconds: 60}
+	plain := base
+	plain.Type = TypeClientSecret
+	fed := base
+	fed.Type = TypeFederated
+	fed.Federation = &Federation{Subject: "system:serviceaccount:ns:builder", Audience: "https://signet.example.com"}
+	for _, tc := range []struct {
+		rec  Record
+		want int
+	}{{plain, 2}, {fed, 3}} {
+		data, err := tc.rec.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Parse(data)
+		if err != nil || got.Version != tc.want {
+			t.Errorf("%s record: version %v (%v), want %d", tc.rec.Type, got, err, tc.want)
+		}
+	}
+
+	bad := map[string]func(r *Record){
+		"Federated without federation": func(r *Record) { r.Type, r.Federation = TypeFederated, nil },
+		"Federated without audience":   func(r *Record) { r.Federation.Audience = "" },
+		"Federated with a secret":      func(r *Record) { r.Secrets = []SecretHash{{Hash: "h"}} },
+		"federation on a ClientSecret": func(r *Record) { r.Type = TypeClientSecret },
+	}
+	for name, edit := range bad {
+		r := fed
+		f := *fed.Federation
+		r.Federation = &f
+		edit(&r)
+		data, _ := r.Marshal()
+		if _, err := Parse(data); err == nil {
+			t.Errorf("%s: parsed", name)
+		}
 	}
 }

@@ -75,3 +75,30 @@ func BenchmarkGuess(b *testing.B) {
 	b.ReportMetric(float64(limited)/float64(guesses), "limited/guess")
 	b.ReportMetric(float64(strings.Count(h.logs.String(), `"audit":"authentication"`))/float64(guesses), "audit-lines/guess")
 }
+
+// BenchmarkFederatedExchange is one RFC 8693 token exchange of a GitHub
+// Actions-like workload token through the handler, with the issuer's keys
+// cached: form parsing, the lookup by issuer and subject, the ES256
+// verification of the workload token, the CEL claim rule, the audit line,
+// signing the access token (ES256) and the JSON response. Run with
+// -cpu 1 for exchanges per second per core (docs/benchmarks.md).
+func BenchmarkFederatedExchange(b *testing.B) {
+	f := newFederatedHarness(b, nil)
+	handler := f.srv.AllHandler()
+	body := exchangeForm(f.ciToken(nil))
+	exchange := func() {
+		r := httptest.NewRequest(http.MethodPost, tokenserver.TokenPath, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			b.Fatal(w.Code, w.Body.String())
+		}
+	}
+	exchange() // fetch and cache the issuer's keys
+	b.ReportAllocs()
+	for b.Loop() {
+		exchange()
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "exchanges/s")
+}

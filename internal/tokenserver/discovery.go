@@ -18,7 +18,7 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		"jwks_uri":                              s.url(JWKSPath),
 		"introspection_endpoint":                s.url(IntrospectPath),
 		"revocation_endpoint":                   s.url(RevokePath),
-		"grant_types_supported":                 []string{GrantClientCredentials, GrantAPIKey, GrantIBMAPIKey},
+		"grant_types_supported":                 grantNames(),
 		"response_types_supported":              []string{"token"},
 		"subject_types_supported":               []string{"public"},
 		"scopes_supported":                      []string{},

@@ -19,6 +19,7 @@ import (
 	"github.com/signet-iam/signet/internal/tokenserver/accesstoken"
 	"github.com/signet-iam/signet/internal/tokenserver/clientauth"
 	"github.com/signet-iam/signet/internal/tokenserver/index"
+	"github.com/signet-iam/signet/internal/tokenserver/jwks"
 	"github.com/signet-iam/signet/internal/tokenserver/ratelimit"
 )
 
@@ -67,6 +68,10 @@ type Config struct {
 	Limits *ratelimit.Config
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// Federation checks Federated clients' workload tokens. Default: the
+	// keys of other issuers fetched with http.DefaultClient's transport and
+	// the cluster's own tokens refused (no TokenReviewer).
+	Federation *clientauth.Federation
 }
 
 // Server serves the endpoints. Create it with New.
@@ -100,14 +105,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Federation == nil {
+		cfg.Federation = &clientauth.Federation{Keys: &jwks.Cache{}}
+	}
 	limits := ratelimit.DefaultConfig
 	if cfg.Limits != nil {
 		limits = *cfg.Limits
 	}
 	s := &Server{
-		cfg:     cfg,
-		prefix:  strings.TrimSuffix(u.Path, "/"),
-		auth:    &clientauth.Authenticator{Index: cfg.Index, Issuer: cfg.Issuer, Replay: cfg.Ledger, Now: cfg.Now},
+		cfg:    cfg,
+		prefix: strings.TrimSuffix(u.Path, "/"),
+		auth: &clientauth.Authenticator{Index: cfg.Index, Issuer: cfg.Issuer, Replay: cfg.Ledger, Now: cfg.Now,
+			Federation: cfg.Federation},
 		limiter: ratelimit.New(limits),
 
 		verified: accesstoken.NewCache(introspectionCacheSize),

@@ -17,16 +17,6 @@ import (
 	"github.com/signet-iam/signet/internal/tokenserver/form"
 )
 
-// Grant types.
-const (
-	GrantClientCredentials = "client_credentials"
-	// GrantAPIKey exchanges an API key, sent as the "apikey" parameter.
-	GrantAPIKey = "urn:signet:params:oauth:grant-type:apikey"
-	// GrantIBMAPIKey is IBM Cloud IAM's name for the same exchange, so
-	// that clients written for it work unchanged.
-	GrantIBMAPIKey = "urn:ibm:params:oauth:grant-type:apikey"
-)
-
 // Reasons for refusals after authentication, in audit lines and metrics.
 const (
 	reasonBadRequest       = "invalid_request"
@@ -39,26 +29,15 @@ const (
 	reasonSigning          = "signing_failed"
 )
 
-func supportedGrant(g string) bool {
-	return g == GrantClientCredentials || g == GrantAPIKey || g == GrantIBMAPIKey
-}
-
-// grantAllows says which methods may authenticate a grant: the API-key
-// grant takes only an API key; client_credentials takes everything else.
-func grantAllows(grant string, m clientauth.Method) bool {
-	if grant == GrantClientCredentials {
-		return m != clientauth.MethodAPIKey
-	}
-	return m == clientauth.MethodAPIKey
-}
-
-// tokenResponse is RFC 6749 5.1, plus IBM's "expiration".
+// tokenResponse is RFC 6749 5.1, plus IBM's "expiration" and RFC 8693's
+// issued_token_type.
 type tokenResponse struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int64  `json:"expires_in"`
-	Expiration  int64  `json:"expiration"`
-	Scope       string `json:"scope,omitempty"`
+	AccessToken     string `json:"access_token"`
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
+	TokenType       string `json:"token_type"`
+	ExpiresIn       int64  `json:"expires_in"`
+	Expiration      int64  `json:"expiration"`
+	Scope           string `json:"scope,omitempty"`
 }
 
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
@@ -70,16 +49,17 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.grant = f.Get("grant_type")
+	g := findGrant(a.grant)
 	switch {
 	case a.grant == "":
 		s.refuse(w, a, badRequest("grant_type is required"))
 		return
-	case !supportedGrant(a.grant):
+	case g == nil:
 		s.refuse(w, a, &oauthError{Code: "unsupported_grant_type", Reason: reasonUnsupportedGrant,
-			Description: "supported grant types are client_credentials and " + GrantAPIKey})
+			Description: "supported grant types are " + strings.Join(grantNames(), ", ")})
 		return
 	}
-	rec, use := s.check(w, r, f, a, func(m clientauth.Method) bool { return grantAllows(a.grant, m) })
+	rec, use := s.check(w, r, f, a, g)
 	if rec == nil {
 		return
 	}
@@ -88,16 +68,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, a, oerr)
 		return
 	}
+	resp.IssuedTokenType = g.issuedTokenType
 	a.outcome = "success"
-	s.metrics.issued.WithLabelValues(grantLabel(a.grant)).Inc()
+	s.metrics.issued.WithLabelValues(g.label).Inc()
 	writeJSON(w, http.StatusOK, resp)
-}
-
-func grantLabel(g string) string {
-	if g == GrantClientCredentials {
-		return g
-	}
-	return "apikey"
 }
 
 // refuse answers with an error and notes it in the audit line.
@@ -110,7 +84,7 @@ func (s *Server) refuse(w http.ResponseWriter, a *audit, e *oauthError) {
 // revocation, records an assertion's jti, and answers the request itself
 // when it fails (returning nil).
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, f form.Values, a *audit, allowed func(clientauth.Method) bool) *record.Record {
-	rec, use := s.check(w, r, f, a, allowed)
+	rec, use := s.check(w, r, f, a, &grantType{credentials: clientauth.Extract, allows: allowed})
 	if rec == nil {
 		return nil
 	}
@@ -125,15 +99,15 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, f form.Val
 // the request itself when that fails (returning nil). Every credential is
 // checked, so a correct one is served whatever failed before it; the
 // failure limits only decide how a failure is answered and audited.
-func (s *Server) check(w http.ResponseWriter, r *http.Request, f form.Values, a *audit, allowed func(clientauth.Method) bool) (*record.Record, *clientauth.Use) {
-	creds, fl := clientauth.Extract(r.Header, f)
+func (s *Server) check(w http.ResponseWriter, r *http.Request, f form.Values, a *audit, g *grantType) (*record.Record, *clientauth.Use) {
+	creds, fl := g.credentials(r.Header, f)
 	a.method, a.clientID = creds.Method, creds.AuditClientID()
 	if fl == nil && creds.Method == clientauth.MethodJWT && a.clientID == "" {
 		if iss, err := clientauth.PeekIssuer(creds.Assertion); err == nil && credential.ValidClientID(iss) {
 			a.clientID = iss
 		}
 	}
-	if fl == nil && !allowed(creds.Method) {
+	if fl == nil && !g.allows(creds.Method) {
 		fl = &clientauth.Failure{Code: clientauth.CodeInvalidRequest, Reason: reasonGrantMethod,
 			Description: "the API-key grant takes only the apikey parameter, and client_credentials never takes it"}
 	}
@@ -142,13 +116,19 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request, f form.Values, a 
 		use *clientauth.Use
 	)
 	if fl == nil {
-		rec, use, fl = s.auth.Check(creds)
+		rec, use, fl = s.auth.Check(r.Context(), creds)
 	}
 	if fl == nil {
 		a.authenticated, a.clientID, a.subject = true, rec.ClientID, rec.Subject
+		if rec.Type == record.TypeFederated {
+			a.method = clientauth.MethodFederated
+		}
 		return rec, use
 	}
 	e := fromFailure(fl)
+	if g.failureCode != "" && e.Code == clientauth.CodeInvalidClient {
+		e.Code, e.Basic = g.failureCode, false
+	}
 	if e.Counts {
 		v := s.limiter.Fail(a.source, a.clientID, s.cfg.Now())
 		a.skip, a.suppressed = !v.Audit, v.Suppressed

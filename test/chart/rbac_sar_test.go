@@ -48,6 +48,9 @@ type access struct {
 }
 
 func core(verb, resource, ns, name string) access { return access{verb, resource, name, ns, ""} }
+func authn(verb, resource string) access {
+	return access{verb, resource, "", "", "authentication.k8s.io"}
+}
 func signet(verb, resource, ns, name string) access {
 	return access{verb, resource, name, ns, "iam.signet.dev"}
 }
@@ -129,6 +132,7 @@ func TestRBACOnTheAPIServer(t *testing.T) {
 		{"the token server cannot write Secrets", tokenServer, core("update", "secrets", namespace, "signet-hash-key"), false},
 		{"the token server cannot write ConfigMaps elsewhere", tokenServer, core("create", "configmaps", "team-a", ""), false},
 		{"the token server cannot mint tokens", tokenServer, core("create", "serviceaccounts/token", namespace, "signet"), false},
+		{"the token server reviews ServiceAccount tokens", tokenServer, authn("create", "tokenreviews"), true},
 		{"the token server cannot read AccessRules", tokenServer, signet("list", "accessrules", "team-a", ""), false},
 
 		{"the manager mints the token server's token", manager, core("create", "serviceaccounts/token", namespace, "signet-token-server"), true},

@@ -451,6 +451,8 @@ func checkRBAC(t *testing.T, m manifest, deployments []*appsv1.Deployment, manag
 		{"ClusterRole", "signet-manager"}:  managerCluster,
 		{"Role", "signet-leader-election"}: configRules(t, "leader_election_role.yaml"),
 		{"Role", "signet-token-server"}:    configRules(t, "token_server_role.yaml"),
+		// The token server's one cluster-wide right: creating TokenReviews.
+		{"ClusterRole", "signet-token-server-tokenreview"}: configRules(t, "token_server_tokenreview_role.yaml"),
 	}
 	managerRoles := []roleKey{{"ClusterRole", "signet-manager"}, {"Role", "signet-leader-election"}}
 	if len(managerNamespaced) > 0 {
@@ -474,7 +476,7 @@ func checkRBAC(t *testing.T, m manifest, deployments []*appsv1.Deployment, manag
 	for _, r := range decodeAll[rbacv1.ClusterRole](t, m, "ClusterRole") {
 		gotRules[roleKey{"ClusterRole", r.Name}] = r.Rules
 		// The tenant roles aggregate into the built-in ones and never grant.
-		if strings.HasPrefix(r.Name, "signet-") && r.Name != "signet-manager" && r.Name != "signet-metrics-reader" {
+		if strings.HasPrefix(r.Name, "signet-") && r.Name != "signet-manager" && r.Name != "signet-metrics-reader" && r.Name != "signet-token-server-tokenreview" {
 			aggregate := "rbac.authorization.k8s.io/aggregate-to-" + strings.TrimPrefix(r.Name, "signet-")
 			if r.Labels[aggregate] != "true" {
 				t.Errorf("ClusterRole %s lacks the label %s", r.Name, aggregate)
@@ -503,7 +505,7 @@ func checkRBAC(t *testing.T, m manifest, deployments []*appsv1.Deployment, manag
 		}
 	}
 	// SECURITY.md 26: the token server reads Secrets only, in its own
-	// namespace; nothing cluster-wide refers to it.
+	// namespace; cluster-wide it may only create TokenReviews.
 	for _, rule := range gotRules[roleKey{"Role", "signet-token-server"}] {
 		if slices.Contains(rule.Resources, "secrets") && slices.ContainsFunc(rule.Verbs, func(v string) bool { return v != "get" && v != "list" && v != "watch" }) {
 			t.Errorf("the token server may write Secrets: %+v", rule)
@@ -515,7 +517,7 @@ func checkRBAC(t *testing.T, m manifest, deployments []*appsv1.Deployment, manag
 	slices.SortFunc(managerRoles, compareRoleKeys)
 	want := map[string][]roleKey{
 		"signet":              managerRoles,
-		"signet-token-server": {{"Role", "signet-token-server"}},
+		"signet-token-server": {{"ClusterRole", "signet-token-server-tokenreview"}, {"Role", "signet-token-server"}},
 	}
 	bound := boundRoles(t, m)
 	for _, roles := range bound {
@@ -589,10 +591,14 @@ func configRules(t *testing.T, file string) []rbacv1.PolicyRule {
 		t.Fatal(err)
 	}
 	m, err := parseManifest(data)
-	if err != nil || len(m.all("Role")) != 1 {
-		t.Fatalf("%s: want one Role (%v)", file, err)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
 	}
-	return decode[rbacv1.Role](t, m.all("Role")[0]).Rules
+	roles := append(m.all("Role"), m.all("ClusterRole")...)
+	if len(roles) != 1 {
+		t.Fatalf("%s: want one Role or ClusterRole, got %d", file, len(roles))
+	}
+	return decode[rbacv1.Role](t, roles[0]).Rules
 }
 
 // generatedManagerRules returns the rules controller-gen generated from the

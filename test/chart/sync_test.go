@@ -59,7 +59,7 @@ func TestSyncScript(t *testing.T) {
 	writeFile(t, script, readFile(t, filepath.Join(root, "hack", "sync-chart.sh")), 0o755)
 	writeFile(t, filepath.Join(tree, "config", "crd", "bases", "iam.signet.dev_widgets.yaml"), []byte("kind: CustomResourceDefinition\n"), 0o644)
 	writeFile(t, filepath.Join(chart, "crds", "iam.signet.dev_removed.yaml"), []byte("stale\n"), 0o644)
-	for _, f := range []string{"policy/accessrule_scopes.yaml", "policy/accessrule_grant.yaml", "rbac/tenant_roles.yaml"} {
+	for _, f := range []string{"policy/accessrule_scopes.yaml", "policy/accessrule_grant.yaml", "policy/clientcredential_federation.yaml", "rbac/tenant_roles.yaml"} {
 		writeFile(t, filepath.Join(tree, "config", f), readFile(t, filepath.Join(root, "config", f)), 0o644)
 	}
 	fixture := readFile(t, filepath.Join("testdata", "role.yaml"))

@@ -161,13 +161,7 @@ func (a *Authenticator) verifyAssertion(assertion string, rec *record.Record, no
 		}
 		return key, nil
 	}
-	p := jwt.NewParser(
-		jwt.WithValidMethods(AssertionAlgorithms()),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(ClockSkew),
-		jwt.WithTimeFunc(func() time.Time { return now }),
-	)
+	p := strictParser(now)
 	var c assertionClaims
 	if _, err := p.ParseWithClaims(assertion, &c, keyfunc); err != nil {
 		if keyErr != nil {
@@ -180,6 +174,19 @@ func (a *Authenticator) verifyAssertion(assertion string, rec *record.Record, no
 		return nil, nil, fail(CodeInvalidClient, ReasonAssertion, "the client assertion is invalid")
 	}
 	return &c, until, checkAssertionClaims(&c, rec.ClientID, a.Issuer, now)
+}
+
+// strictParser checks what every signed token Signet accepts must pass:
+// an asymmetric algorithm, exp present, and exp, nbf and iat against now
+// with ClockSkew; extra adds checks of the claims.
+func strictParser(now time.Time, extra ...jwt.ParserOption) *jwt.Parser {
+	return jwt.NewParser(append([]jwt.ParserOption{
+		jwt.WithValidMethods(AssertionAlgorithms()),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(ClockSkew),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+	}, extra...)...)
 }
 
 func checkAssertionClaims(c *assertionClaims, clientID, issuer string, now time.Time) *Failure {

@@ -24,12 +24,15 @@ type Authenticator struct {
 	Issuer string
 	Replay ReplayGuard
 	Now    func() time.Time
+	// Federation checks the workload tokens of Federated clients; nil
+	// refuses them.
+	Federation *Federation
 }
 
 // Authenticate returns the record of the client that c proves to be, or
 // why not. An assertion's jti is recorded as used before it returns.
 func (a *Authenticator) Authenticate(ctx context.Context, c Credentials) (*record.Record, *Failure) {
-	rec, use, f := a.Check(c)
+	rec, use, f := a.Check(ctx, c)
 	if f == nil {
 		f = use.Record(ctx)
 	}
@@ -44,7 +47,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, c Credentials) (*recor
 // must be recorded (Use.Record) before anything is issued on it; the
 // caller does that last, once every other check passed, so that nothing
 // is written for a request that is refused anyway (SECURITY.md 33).
-func (a *Authenticator) Check(c Credentials) (*record.Record, *Use, *Failure) {
+func (a *Authenticator) Check(ctx context.Context, c Credentials) (*record.Record, *Use, *Failure) {
 	now := a.Now()
 	var (
 		rec *record.Record
@@ -57,7 +60,13 @@ func (a *Authenticator) Check(c Credentials) (*record.Record, *Use, *Failure) {
 	case MethodAPIKey:
 		rec, f = a.apiKey(c, now)
 	case MethodJWT:
-		rec, use, f = a.assertion(c, now)
+		if a.isFederated(c) {
+			rec, f = a.federated(ctx, c, now)
+		} else {
+			rec, use, f = a.assertion(c, now)
+		}
+	case MethodFederated:
+		rec, f = a.federated(ctx, c, now)
 	default:
 		f = fail(CodeInvalidClient, ReasonNoCredentials, "client authentication is required")
 	}
@@ -69,6 +78,17 @@ func (a *Authenticator) Check(c Credentials) (*record.Record, *Use, *Failure) {
 		return nil, nil, f
 	}
 	return rec, use, nil
+}
+
+// isFederated tells a Federated client's workload token from a
+// private_key_jwt assertion: by the named client's type, or without
+// client_id by the token's issuer, which for an assertion is a client_id.
+func (a *Authenticator) isFederated(c Credentials) bool {
+	if c.ClientID != "" {
+		rec := a.Index.Record(c.ClientID)
+		return rec != nil && rec.Type == record.TypeFederated
+	}
+	return isFederatedAssertion(c)
 }
 
 func usable(rec *record.Record, now time.Time) *Failure {

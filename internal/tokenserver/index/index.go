@@ -11,6 +11,7 @@ package index
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,8 +33,12 @@ type Index struct {
 	// apiKeys maps each stored hash of an API key to its client_id: an API
 	// key carries no client_id, so it is found by its hash.
 	apiKeys map[string]string
-	keys    *signing.KeySet
-	hasher  *credential.Hasher
+	// federated maps a Federated record's trusted issuer and subject
+	// (federationKey) to the client_ids trusting them, so that a workload
+	// token presented without client_id finds its credential.
+	federated map[string][]string
+	keys      *signing.KeySet
+	hasher    *credential.Hasher
 	// revoked maps the jti of a token revoked through /revoke to its exp.
 	revoked map[string]time.Time
 	// ledgerRevoked lists, per client_id, the jtis in revoked that came
@@ -53,6 +58,8 @@ func New() *Index {
 		owner:   map[string]string{},
 		apiKeys: map[string]string{},
 		revoked: map[string]time.Time{},
+
+		federated: map[string][]string{},
 
 		ledgerRevoked: map[string][]string{},
 		notBefore:     map[string]time.Time{},
@@ -130,7 +137,7 @@ func (x *Index) putRecord(secretName string, rec *record.Record) {
 	if prev, ok := x.records[rec.ClientID]; ok {
 		// Two Secrets claim one client_id; the manager never writes that.
 		// The newer one wins, and the older one's API-key hashes go.
-		x.removeAPIKeysLocked(prev)
+		x.removeLookupsLocked(prev)
 		for name, id := range x.owner {
 			if id == rec.ClientID {
 				delete(x.owner, name)
@@ -144,6 +151,28 @@ func (x *Index) putRecord(secretName string, rec *record.Record) {
 			x.apiKeys[s.Hash] = rec.ClientID
 		}
 	}
+	if f := rec.Federation; f != nil {
+		k := federationKey(f.Issuer, f.Subject)
+		x.federated[k] = append(x.federated[k], rec.ClientID)
+	}
+}
+
+// federationKey joins an issuer and a subject; neither holds a NUL.
+func federationKey(issuer, subject string) string { return issuer + "\x00" + subject }
+
+// RecordsByFederation returns the Federated records that trust subject of
+// issuer ("" for this cluster's ServiceAccount issuer).
+func (x *Index) RecordsByFederation(issuer, subject string) []*record.Record {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	ids := x.federated[federationKey(issuer, subject)]
+	out := make([]*record.Record, 0, len(ids))
+	for _, id := range ids {
+		if rec := x.records[id]; rec != nil {
+			out = append(out, rec)
+		}
+	}
+	return out
 }
 
 func (x *Index) removeRecordLocked(secretName string) {
@@ -153,15 +182,24 @@ func (x *Index) removeRecordLocked(secretName string) {
 	}
 	delete(x.owner, secretName)
 	if rec, ok := x.records[id]; ok {
-		x.removeAPIKeysLocked(rec)
+		x.removeLookupsLocked(rec)
 		delete(x.records, id)
 	}
 }
 
-func (x *Index) removeAPIKeysLocked(rec *record.Record) {
+func (x *Index) removeLookupsLocked(rec *record.Record) {
 	for _, s := range rec.Secrets {
 		if x.apiKeys[s.Hash] == rec.ClientID {
 			delete(x.apiKeys, s.Hash)
+		}
+	}
+	if f := rec.Federation; f != nil {
+		k := federationKey(f.Issuer, f.Subject)
+		ids := slices.DeleteFunc(x.federated[k], func(id string) bool { return id == rec.ClientID })
+		if len(ids) == 0 {
+			delete(x.federated, k)
+		} else {
+			x.federated[k] = ids
 		}
 	}
 }
