@@ -15,11 +15,12 @@ import (
 	"github.com/signet-iam/signet/internal/tokenserver/kube"
 )
 
-// TestChangesAreEnforcedWithinOneSecond is SECURITY.md item 18 against the
+// TestChangesAreEnforcedOnEveryReplica is SECURITY.md item 18 against the
 // real API server: after each change to a record is written, the token
 // endpoint refuses the client and its earlier token introspects as
-// inactive within one second, on every replica.
-func TestChangesAreEnforcedWithinOneSecond(t *testing.T) {
+// inactive, on every replica. It logs how long that took; the one-second
+// target is asserted by make chaos (TestRevocationPropagation).
+func TestChangesAreEnforcedOnEveryReplica(t *testing.T) {
 	ns, fx := namespace(t, cs)
 	// asker introspects the other clients' tokens: it holds the entitlement.
 	asker := newClient(t, fx, record.TypeClientSecret, "asker", tokenserver.IntrospectScope)
