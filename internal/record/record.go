@@ -202,10 +202,10 @@ func Parse(data []byte) (*Record, error) {
 		}
 	case TypeFederated:
 		if r.Federation == nil || r.Federation.Subject == "" || r.Federation.Audience == "" {
-			return nil, errors.New("Federated record lacks federation subject or audience")
+			return nil, errors.New("record of a Federated credential lacks federation subject or audience")
 		}
 		if len(r.Secrets) > 0 || len(r.PublicKeys) > 0 {
-			return nil, errors.New("Federated record holds secrets or keys")
+			return nil, errors.New("record of a Federated credential holds secrets or keys")
 		}
 	default:
 		return nil, fmt.Errorf("record has unknown credential type %q", r.Type)
