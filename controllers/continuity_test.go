@@ -21,10 +21,12 @@ import (
 // client_id and secret; in between, and without the annotation on both,
 // nothing of it works.
 
-func continuing(name string, policy iamv1.DeletionPolicy) *iamv1.ClientCredential {
-	cc := clientCredential(name, name, iamv1.ClientSecretType)
+// continuing is the ClientCredential svc of account svc, asking for
+// continuity, with deletionPolicy Orphan.
+func continuing() *iamv1.ClientCredential {
+	cc := clientCredential("svc", "svc", iamv1.ClientSecretType)
 	cc.Annotations = map[string]string{annotContinuity: "true"}
-	cc.Spec.DeletionPolicy = policy
+	cc.Spec.DeletionPolicy = iamv1.OrphanPolicy
 	return cc
 }
 
@@ -56,7 +58,7 @@ func (h *harness) storedRecordOf(g Gomega, clientID string) (*corev1.Secret, *re
 func (h *harness) readyContinuing() (cc *iamv1.ClientCredential, clientID, secret string) {
 	h.t.Helper()
 	h.create(account("svc"))
-	cc = continuing("svc", iamv1.OrphanPolicy)
+	cc = continuing()
 	h.create(cc)
 	h.waitReady(cc)
 	return cc, cc.Status.ClientID, string(h.workloadSecret(cc).Data[keyClientSecret])
@@ -80,7 +82,7 @@ func TestContinuityCarriesTheSecretAcrossReCreation(t *testing.T) {
 	g.Expect(h.tokenActive(rec, tokenIssued)).To(BeFalse())
 	g.Eventually(h.eventReasons).Should(ContainElement(HavePrefix(iamv1.HandedOverReason)))
 
-	again := continuing("svc", iamv1.OrphanPolicy)
+	again := continuing()
 	h.create(again)
 	h.waitReady(again)
 	g.Expect(again.UID).NotTo(Equal(oldUID))
@@ -128,7 +130,7 @@ func TestContinuityIsRefusedWithoutBothAnnotationsOrAfterTheWindow(t *testing.T)
 	// After the window: refused, with a Warning that says why, and the
 	// sweeper deletes the expired handover.
 	h.clock.advance(DefaultContinuityWindow + time.Minute)
-	late := continuing("svc", iamv1.OrphanPolicy)
+	late := continuing()
 	h.create(late)
 	h.waitReady(late)
 	g.Expect(late.Status.ClientID).NotTo(Equal(id))
@@ -146,7 +148,7 @@ func TestContinuityRefusesAnotherAccount(t *testing.T) {
 	h.create(account("other"))
 	h.deleteAndWait(cc)
 
-	moved := continuing("svc", iamv1.OrphanPolicy)
+	moved := continuing()
 	moved.Spec.ServiceAccountName = "other"
 	h.create(moved)
 	h.waitReady(moved)
@@ -156,7 +158,7 @@ func TestContinuityRefusesAnotherAccount(t *testing.T) {
 
 func TestAdoptionRules(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	obj := continuing("svc", iamv1.OrphanPolicy)
+	obj := continuing()
 	obj.Namespace = "team-a"
 	handedOver := func(mutate func(*record.Record)) *record.Record {
 		until := now.Add(time.Minute)

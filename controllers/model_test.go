@@ -516,7 +516,7 @@ func runModel(t testing.TB, steps []step, keys *keyPool) error {
 		w.sweep()
 		if m.credLive() {
 			w.reconcile()
-			if err := m.checkIdentity(s); err != nil {
+			if err := m.checkIdentity(); err != nil {
 				return fmt.Errorf("step %d %v: %w", i, s, err)
 			}
 		}
@@ -535,7 +535,7 @@ func runModel(t testing.TB, steps []step, keys *keyPool) error {
 
 // checkIdentity checks that a created credential adopted exactly the
 // client_id the model expects.
-func (m *model) checkIdentity(s step) error {
+func (m *model) checkIdentity() error {
 	if !m.created {
 		return nil
 	}

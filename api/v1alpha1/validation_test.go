@@ -255,7 +255,7 @@ spec: {serviceAccountName: a, validFor: 30d}`, "days (d) are not a unit"},
 apiVersion: iam.signet.dev/v1alpha1
 kind: ClientCredential
 metadata: {name: bad-type}
-spec: {serviceAccountName: a, type: Password}`, "type must be ClientSecret, APIKey or PrivateKeyJWT"},
+spec: {serviceAccountName: a, type: Password}`, "type must be ClientSecret, APIKey, PrivateKeyJWT or Federated"},
 	"publicKeys on a ClientSecret credential are rejected": {`
 apiVersion: iam.signet.dev/v1alpha1
 kind: ClientCredential
