@@ -81,8 +81,8 @@ func (s *service) probe(ctx context.Context, i int) {
 func (s *service) RoundTrip(req *http.Request) (*http.Response, error) {
 	first := s.pick(-1)
 	resp, err := s.send(req, first)
-	if err == nil && resp.StatusCode < 500 {
-		return resp, nil
+	if err == nil && resp.StatusCode < 500 || req.Context().Value(singleUse{}) != nil {
+		return resp, err
 	}
 	if err == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
@@ -198,14 +198,32 @@ func workloadSecret(t *testing.T, ns, name, key string) map[string]string {
 	return testutil.WorkloadSecret(t, signet.Client, time.Minute, ns, name, key)
 }
 
+// singleUse marks a request whose body must not be sent twice: a client
+// assertion is single-use (RFC 7523 section 3), so a replica that recorded
+// its jti and died before answering would rightly refuse the same one
+// again. Its caller retries with a new assertion instead.
+type singleUse struct{}
+
 // jwtClients is the number of PrivateKeyJWT clients of a load fixture.
 const jwtClients = 4
 
 var jtiSeq atomic.Int64
 
 // jwtToken gets a token with private_key_jwt (RFC 7523) through the stock
-// client, from tokenURL, as the next PrivateKeyJWT client in turn.
+// client, from tokenURL, as the next PrivateKeyJWT client in turn. Like the
+// Service's one retry, it tries once more after a failure to reach a replica
+// or a 5xx, but with a new assertion.
 func (f *loadFixture) jwtToken(ctx context.Context, tokenURL string) (*oauth2.Token, error) {
+	ctx = context.WithValue(ctx, singleUse{}, true)
+	tok, err := f.jwtTokenOnce(ctx, tokenURL)
+	var re *oauth2.RetrieveError
+	if err != nil && (!errors.As(err, &re) || re.Response.StatusCode >= 500) && ctx.Err() == nil {
+		return f.jwtTokenOnce(ctx, tokenURL)
+	}
+	return tok, err
+}
+
+func (f *loadFixture) jwtTokenOnce(ctx context.Context, tokenURL string) (*oauth2.Token, error) {
 	now := time.Now()
 	seq := jtiSeq.Add(1)
 	id := f.jwtIDs[int(seq)%len(f.jwtIDs)]
