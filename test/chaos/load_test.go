@@ -79,10 +79,16 @@ func (s *service) probe(ctx context.Context, i int) {
 // RoundTrip sends req to a ready replica, and once more to another on
 // failure.
 func (s *service) RoundTrip(req *http.Request) (*http.Response, error) {
+	if a, ok := req.Context().Value(singleUse{}).(*attempt); ok {
+		// Sent once; its caller's retry, with a new body, avoids this
+		// replica.
+		a.replica = s.pick(a.replica)
+		return s.send(req, a.replica)
+	}
 	first := s.pick(-1)
 	resp, err := s.send(req, first)
-	if err == nil && resp.StatusCode < 500 || req.Context().Value(singleUse{}) != nil {
-		return resp, err
+	if err == nil && resp.StatusCode < 500 {
+		return resp, nil
 	}
 	if err == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
@@ -204,6 +210,10 @@ func workloadSecret(t *testing.T, ns, name, key string) map[string]string {
 // again. Its caller retries with a new assertion instead.
 type singleUse struct{}
 
+// attempt is the context value under singleUse: the replica the last try
+// went to (-1 before the first).
+type attempt struct{ replica int }
+
 // jwtClients is the number of PrivateKeyJWT clients of a load fixture.
 const jwtClients = 4
 
@@ -214,7 +224,7 @@ var jtiSeq atomic.Int64
 // Service's one retry, it tries once more after a failure to reach a replica
 // or a 5xx, but with a new assertion.
 func (f *loadFixture) jwtToken(ctx context.Context, tokenURL string) (*oauth2.Token, error) {
-	ctx = context.WithValue(ctx, singleUse{}, true)
+	ctx = context.WithValue(ctx, singleUse{}, &attempt{replica: -1})
 	tok, err := f.jwtTokenOnce(ctx, tokenURL)
 	var re *oauth2.RetrieveError
 	if err != nil && (!errors.As(err, &re) || re.Response.StatusCode >= 500) && ctx.Err() == nil {
