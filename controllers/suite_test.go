@@ -262,10 +262,8 @@ func (h *harness) workloadSecret(cc *iamv1.ClientCredential) *corev1.Secret {
 
 // record reads and parses the credential record of cc.
 func (h *harness) record(g Gomega, cc *iamv1.ClientCredential) *record.Record {
-	s := &corev1.Secret{}
-	g.Expect(k8s.Get(h.ctx, types.NamespacedName{Namespace: h.signetNS, Name: record.SecretName(cc.Status.ClientID)}, s)).To(Succeed())
-	rec, err := record.Parse(s.Data[record.RecordKey])
-	g.Expect(err).NotTo(HaveOccurred())
+	_, rec := h.storedRecordOf(g, cc.Status.ClientID)
+	g.Expect(rec).NotTo(BeNil(), "no credential record for client_id %s", cc.Status.ClientID)
 	return rec
 }
 
