@@ -70,8 +70,10 @@ func TestRunsAsItsOwnServiceAccount(t *testing.T) {
 		t.Errorf("the token server may create Secrets: %v", err)
 	}
 
-	in := start(t, cfg, ns, nil)
+	// The record exists before the server starts: Ready means its index
+	// holds it, so the first request cannot race the watch.
 	cl := newClient(t, fx, record.TypeClientSecret, "own-identity")
+	in := start(t, cfg, ns, nil)
 	r := in.token(t, cl)
 	if r.status != http.StatusOK {
 		t.Fatalf("token: %d %s", r.status, r.body)
