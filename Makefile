@@ -101,7 +101,7 @@ CHAOS_LOAD        ?= 60s
 # "make chaos" still reports as a failure.
 CHAOS_SHORT = -chaos.outage=10s -chaos.kills=10 -chaos.credentials=20 -chaos.load=12s -chaos.rotations=2 \
 	-chaos.lease-duration=4s -chaos.renew-deadline=3s -chaos.retry-period=1s -chaos.signing-period=15s -chaos.resync-target=40s \
-	-chaos.takeover-target=10s -chaos.strict-records=false
+	-chaos.takeover-target=10s
 .PHONY: chaos
 chaos: controlplane build ## Run the fault campaign at full size (about an hour): API server outages, manager and token-server kills, key rotation and write failures under load.
 	go test -tags chaos -count=1 -timeout 0 -v ./test/chaos/ -chaos.outage=$(CHAOS_OUTAGE) -chaos.kills=$(CHAOS_KILLS) \

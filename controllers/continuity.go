@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
 	"github.com/signet-iam/signet/internal/record"
@@ -181,50 +180,4 @@ func (r *ClientCredentialReconciler) recordsNamed(ctx context.Context, namespace
 		})
 	}
 	return out, nil
-}
-
-// handoverSweeper deletes handed-over records whose handover ended. The
-// token server refuses them anyway; this keeps them from accumulating. It
-// runs on the leader only.
-type handoverSweeper struct {
-	client   client.Client
-	clock    interface{ Now() time.Time }
-	ns       string
-	interval time.Duration
-}
-
-func (h *handoverSweeper) NeedLeaderElection() bool { return true }
-
-func (h *handoverSweeper) Start(ctx context.Context) error {
-	t := time.NewTicker(h.interval)
-	defer t.Stop()
-	for {
-		if err := h.sweep(ctx); err != nil {
-			log.FromContext(ctx).Error(err, "sweeping handed-over credential records")
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-func (h *handoverSweeper) sweep(ctx context.Context) error {
-	list := &corev1.SecretList{}
-	if err := h.client.List(ctx, list, client.InNamespace(h.ns), client.MatchingLabels{record.LabelHandover: "true"}); err != nil {
-		return err
-	}
-	now := h.clock.Now()
-	for i := range list.Items {
-		sec := &list.Items[i]
-		if !handoverEnded(sec.Data[record.RecordKey], now) {
-			continue
-		}
-		uid := sec.UID
-		if err := h.client.Delete(ctx, sec, client.Preconditions{UID: &uid, ResourceVersion: &sec.ResourceVersion}); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("deleting handed-over record %s: %s", sec.Name, safeReason(err))
-		}
-	}
-	return nil
 }

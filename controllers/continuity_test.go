@@ -135,7 +135,7 @@ func TestContinuityIsRefusedWithoutBothAnnotationsOrAfterTheWindow(t *testing.T)
 	h.waitReady(late)
 	g.Expect(late.Status.ClientID).NotTo(Equal(id))
 	g.Eventually(h.eventReasons).Should(ContainElement(And(HavePrefix(iamv1.ContinuityRefusedReason), ContainSubstring("handover ended"))))
-	sweeper := &handoverSweeper{client: k8s, clock: h.clock, ns: h.signetNS}
+	sweeper := &recordSweeper{client: k8s, reader: k8s, clock: h.clock, ns: h.signetNS}
 	g.Expect(sweeper.sweep(h.ctx)).To(Succeed())
 	sec, _ := h.storedRecordOf(g, id)
 	g.Expect(sec).To(BeNil(), "the expired handover was not swept")

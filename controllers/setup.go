@@ -44,6 +44,9 @@ type Options struct {
 	// ContinuityWindow is how long the record of a ClientCredential deleted
 	// with the continuity annotation waits for a re-created one to adopt it.
 	ContinuityWindow time.Duration
+	// RecordSweepInterval is how often the leader deletes credential
+	// records no ClientCredential owns.
+	RecordSweepInterval time.Duration
 	// Clock tells the time; nil means the real clock. Tests move it forward
 	// to reach rotation and expiry without waiting.
 	Clock clock.PassiveClock
@@ -59,6 +62,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.SigningKeyPublishLead, "signing-key-publish-lead", 6*time.Hour, "How long a new signing key is published in the JWKS before it signs.")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 8, "Reconciles run in parallel per controller.")
 	fs.DurationVar(&o.ContinuityWindow, "continuity-window", DefaultContinuityWindow, "How long the record of a ClientCredential deleted with the iam.signet.dev/continuity annotation waits, refused, for a re-created one to adopt it (1m to 24h).")
+	fs.DurationVar(&o.RecordSweepInterval, "record-sweep-interval", DefaultRecordSweepInterval, "How often the leader deletes credential records that no ClientCredential owns: ended handovers, and records a write landed after their credential was deleted (1s to 1h).")
 }
 
 // Validate checks the options and fills in defaults.
@@ -81,6 +85,12 @@ func (o *Options) Validate() error {
 	}
 	if o.ContinuityWindow < time.Minute || o.ContinuityWindow > 24*time.Hour {
 		return fmt.Errorf("--continuity-window %v must be between 1m and 24h", o.ContinuityWindow)
+	}
+	if o.RecordSweepInterval == 0 {
+		o.RecordSweepInterval = DefaultRecordSweepInterval
+	}
+	if o.RecordSweepInterval < time.Second || o.RecordSweepInterval > time.Hour {
+		return fmt.Errorf("--record-sweep-interval %v must be between 1s and 1h", o.RecordSweepInterval)
 	}
 	return nil
 }
@@ -155,5 +165,5 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 			return fmt.Errorf("setting up the %s controller: %w", name, err)
 		}
 	}
-	return mgr.Add(&handoverSweeper{client: mgr.GetClient(), clock: clk, ns: o.SignetNamespace, interval: time.Minute})
+	return mgr.Add(&recordSweeper{client: mgr.GetClient(), reader: mgr.GetAPIReader(), clock: clk, ns: o.SignetNamespace, interval: o.RecordSweepInterval})
 }

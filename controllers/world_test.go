@@ -118,8 +118,8 @@ func (w *world) deleteRecord(clientID string) {
 	delete(w.recordUIDs, clientID)
 }
 
-// sweep does what the handover sweeper does: it deletes records whose
-// handover ended.
+// sweep does what the record sweeper does to handovers: it deletes
+// records whose handover ended.
 func (w *world) sweep() {
 	for id, data := range w.records {
 		if handedOver(data) && handoverEnded(data, w.now) {
