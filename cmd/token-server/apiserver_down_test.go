@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -11,11 +10,9 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
 	"github.com/signet-iam/signet/internal/record"
-	"github.com/signet-iam/signet/internal/testutil"
 )
 
 // TestServesWhileTheAPIServerIsDown is SECURITY.md item 25 for the token
@@ -58,68 +55,12 @@ func TestServesWhileTheAPIServerIsDown(t *testing.T) {
 	}
 }
 
-// TestResyncsWhenTheAPIServerReturns: what changed while the token server
-// could not reach the API server (a record deleted, a token revoked at
-// another replica) holds as soon as it is back. The server replaces its
-// informers on the return rather than waiting out their back-off, and
-// applies what the new ones no longer list as deleted.
-func TestResyncsWhenTheAPIServerReturns(t *testing.T) {
-	ns, fx := namespace(t, cs)
-	stays := newClient(t, fx, record.TypeClientSecret, "stays")
-	goes := newClient(t, fx, record.TypeClientSecret, "goes")
-	proxy := newCuttableProxy(t, env.Config.Host)
-	cfg := rest.CopyConfig(env.Config)
-	cfg.Host = proxy.url
-	in := start(t, cfg, ns, nil)
-	other := start(t, env.Config, ns, nil)
-	token := in.token(t, stays).json["access_token"].(string)
-	if in.token(t, goes).status != http.StatusOK {
-		t.Fatal("no token before the outage")
-	}
-
-	proxy.cut()
-	testutil.WaitFor(t, 30*time.Second, "the outage is reported", func() error {
-		if !strings.Contains(get(t, in.probeURL+"/metrics"), "signet_token_server_apiserver_connected 0") {
-			return errors.New("still connected")
-		}
-		return nil
-	})
-	if r := post(t, other.url+"/oauth2/revoke", url.Values{"token": {token}}, stays.ID(), stays.Secret); r.status != http.StatusOK {
-		t.Fatalf("revoking at the other replica: %d %s", r.status, r.body)
-	}
-	if err := cs.CoreV1().Secrets(ns).Delete(t.Context(), record.SecretName(goes.ID()), metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if !in.active(t, token, stays) || in.token(t, goes).status != http.StatusOK {
-		t.Fatal("the cut-off replica saw the changes during the outage: the proxy does not cut")
-	}
-
-	proxy.restore()
-	testutil.WaitFor(t, 30*time.Second, "the informers are replaced", func() error {
-		if !strings.Contains(in.logs.String(), "Informers resynced after the API server returned") {
-			return errors.New("not yet")
-		}
-		return nil
-	})
-	if in.active(t, token, stays) {
-		t.Error("a token revoked during the outage is active after the informers were replaced")
-	}
-	if r := in.token(t, goes); r.status != http.StatusUnauthorized {
-		t.Errorf("a client whose record was deleted during the outage got %d after the informers were replaced", r.status)
-	}
-	if r := in.token(t, stays); r.status != http.StatusOK {
-		t.Errorf("a client untouched by the outage got %d after it: %s", r.status, r.body)
-	}
-}
-
-// cuttableProxy forwards TCP connections to an address until cut, and
-// again once restored.
+// cuttableProxy forwards TCP connections to an address until cut.
 type cuttableProxy struct {
-	url     string
-	ln      net.Listener
-	mu      sync.Mutex
-	conns   []net.Conn
-	blocked bool
+	url   string
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
 }
 
 func newCuttableProxy(t *testing.T, target string) *cuttableProxy {
@@ -139,13 +80,6 @@ func newCuttableProxy(t *testing.T, target string) *cuttableProxy {
 			if err != nil {
 				return
 			}
-			p.mu.Lock()
-			blocked := p.blocked
-			p.mu.Unlock()
-			if blocked {
-				c.Close()
-				continue
-			}
 			up, err := net.Dial("tcp", u.Host)
 			if err != nil {
 				c.Close()
@@ -158,25 +92,18 @@ func newCuttableProxy(t *testing.T, target string) *cuttableProxy {
 			go func() { _, _ = io.Copy(c, up); c.Close() }()
 		}
 	}()
-	t.Cleanup(func() { p.cut(); _ = ln.Close() })
+	t.Cleanup(p.cut)
 	return p
 }
 
-// cut closes every connection and refuses new ones until restore.
 func (p *cuttableProxy) cut() {
+	_ = p.ln.Close()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.blocked = true
 	for _, c := range p.conns {
 		_ = c.Close()
 	}
 	p.conns = nil
-}
-
-func (p *cuttableProxy) restore() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.blocked = false
 }
 
 func get(t *testing.T, u string) string {

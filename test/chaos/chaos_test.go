@@ -33,9 +33,10 @@ var (
 	credentials = flag.Int("chaos.credentials", 20, "ClientCredentials created, rotated and deleted while the manager is killed.")
 	loadFor     = flag.Duration("chaos.load", 15*time.Second, "How long load runs around a token-server kill, and how long the signing-key rotation scenario runs at least.")
 	rotations   = flag.Int("chaos.rotations", 2, "Signing-key rotations the rotation scenario waits for under load.")
-	// The target is 5 s: the token server sees the API server return
-	// within a second and replaces its informers rather than waiting out
-	// their back-off (see internal/tokenserver/kube).
+	// The target is 5 s. After a killed API server restarts, client-go's
+	// reflectors resume their watches only after their back-off (up to 30
+	// s, not configurable through a SharedInformerFactory), so the token
+	// server misses it: see docs/reliability.md.
 	resyncTarget = flag.Duration("chaos.resync-target", 5*time.Second, "Longest time from the API server's return to a revocation reaching both replicas.")
 	// A killed leader never releases its Lease: a standby takes it once the
 	// lease duration has passed since it last saw a renewal, at its next
