@@ -69,7 +69,7 @@ verify: manifests generate fmt ## Regenerate everything, then fail if the tree c
 ##@ Run
 
 .PHONY: dev
-dev: controlplane build ## Run Signet locally: control plane, manager, token server on 127.0.0.1:8080, samples.
+dev: controlplane-first build ## Run Signet locally: control plane, manager, token server on 127.0.0.1:8080, samples.
 	go build -o $(LOCALBIN)/signet-dev ./hack/dev
 	exec $(LOCALBIN)/signet-dev
 
@@ -191,6 +191,10 @@ e2e-hold: controlplane build ## Run the deletion and revocation end-to-end tests
 .PHONY: controlplane
 controlplane: ## Build etcd, kube-apiserver, kube-controller-manager and kubectl (or link a kubectl within the version skew) into bin/k8s (10 to 20 minutes on 2 cores, once, with progress).
 	hack/build-controlplane.sh $(CONTROLPLANE_DIR)
+
+.PHONY: controlplane-first
+controlplane-first: ## Build only what a first token needs (etcd, kube-apiserver, kubectl); make dev then builds kube-controller-manager in the background.
+	hack/build-controlplane.sh $(CONTROLPLANE_DIR) first
 
 ##@ Build
 

@@ -6,7 +6,14 @@
 # estimate every 30 seconds; the binaries are then reused from bin/, and the
 # compiled packages from Go's build cache (go env GOCACHE), which this
 # script leaves in place. See docs/design/0025-image-and-first-run.md.
+#
+# Usage: hack/build-controlplane.sh DIR [first]
+# With "first" (make dev), only what a first token needs is built: etcd,
+# kube-apiserver and kubectl. make dev then builds kube-controller-manager
+# in the background, once Signet is running, with a second run without
+# "first", which keeps the binaries already in place.
 set -euo pipefail
+mode=${2:-all}
 out=$(cd "$1" 2>/dev/null && pwd || { mkdir -p "$1" && cd "$1" && pwd; })
 cd "$(dirname "$0")/controlplane"
 
@@ -20,10 +27,19 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   ldflags+=" -X ${pkg}.gitVersion=${kube_version} -X ${pkg}.gitMajor=${major} -X ${pkg}.gitMinor=${minor} -X ${pkg}.gitTreeState=clean"
 done
 
-if [ "$(cat "$out/.version" 2>/dev/null)" = "$kube_version" ] \
-   && [ -x "$out/etcd" ] && [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x "$out/kubectl" ]; then
+# What is missing: binaries of this version already in place (a first
+# build leaves .partial) are kept.
+want=(etcd kube-apiserver kube-controller-manager kubectl)
+[ "$mode" != first ] || want=(etcd kube-apiserver kubectl)
+have_version=$(cat "$out/.version" 2>/dev/null || cat "$out/.partial" 2>/dev/null || true)
+missing=()
+for b in "${want[@]}"; do
+  if [ "$have_version" != "$kube_version" ] || [ ! -x "$out/$b" ]; then missing+=("$b"); fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
+needs() { [[ " ${missing[*]} " == *" $1 "* ]]; }
 
 start=$(date +%s)
 log() { printf '[control plane %dm%02ds] %s\n' $(( ($(date +%s) - start) / 60 )) $(( ($(date +%s) - start) % 60 )) "$*"; }
@@ -32,7 +48,7 @@ log() { printf '[control plane %dm%02ds] %s\n' $(( ($(date +%s) - start) / 60 ))
 # kube-apiserver: the skew policy allows kubectl one minor version older or
 # newer. Debian's kubectl 1.32, say, is too old for 1.37 and is not used.
 system_kubectl=""
-if k=$(command -v kubectl) && [ "$(cd "$(dirname "$k")" && pwd)" != "$out" ]; then
+if needs kubectl && k=$(command -v kubectl) && [ "$(cd "$(dirname "$k")" && pwd)" != "$out" ]; then
   v=$("$k" version --client -o json 2>/dev/null | sed -n 's/.*"gitVersion": *"v\([0-9]*\)\.\([0-9]*\)\..*/\1 \2/p' | head -1)
   if [ -n "$v" ] && [ "${v% *}" = "$major" ] && [ $(( ${v#* } - minor )) -ge -1 ] && [ $(( ${v#* } - minor )) -le 1 ]; then
     system_kubectl=$k
@@ -41,20 +57,28 @@ if k=$(command -v kubectl) && [ "$(cd "$(dirname "$k")" && pwd)" != "$out" ]; th
     log "Not using $k: v${v/ /.} is more than one minor version away from ${kube_version}; building kubectl"
   fi
 fi
-k8s_cmds=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager)
-[ -n "$system_kubectl" ] || k8s_cmds+=(k8s.io/kubernetes/cmd/kubectl)
+k8s_cmds=()
+for b in kube-apiserver kube-controller-manager; do
+  ! needs "$b" || k8s_cmds+=("k8s.io/kubernetes/cmd/$b")
+done
+[ -n "$system_kubectl" ] || ! needs kubectl || k8s_cmds+=(k8s.io/kubernetes/cmd/kubectl)
+etcd_pkg=()
+! needs etcd || etcd_pkg=(go.etcd.io/etcd/server/v3)
 
 tmp=$(mktemp -d "${out}/.build.XXXXXX")
 progress_pid=""
 etcd_pid=""
 trap 'for p in $progress_pid $etcd_pid; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
 
-log "Building etcd, kube-apiserver, kube-controller-manager ${kube_version}$([ -n "$system_kubectl" ] || echo ' and kubectl') into ${out}, once"
+log "Building ${missing[*]} ${kube_version} into ${out}, once$([ "$mode" != first ] || echo ' (kube-controller-manager later)')"
 log "Downloading the modules from the Go module proxy"
 go mod download
 # The packages to compile, for the estimate; those already in Go's build
 # cache cost almost nothing and are counted as done at the end.
-total=$(go list -deps go.etcd.io/etcd/server/v3 "${k8s_cmds[@]}" | sort -u | wc -l)
+total=0
+if [ $(( ${#etcd_pkg[@]} + ${#k8s_cmds[@]} )) -gt 0 ]; then
+  total=$(go list -deps "${etcd_pkg[@]}" "${k8s_cmds[@]}" | sort -u | wc -l)
+fi
 log "Compiling ${total} packages (10 to 20 minutes on 2 cores, longer on a busy machine)"
 
 # go build -v names each package it compiles (not those it takes from the
@@ -83,7 +107,11 @@ avail_kb=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo 2>/dev/null || echo 0
 build_etcd() { go build -v -trimpath -ldflags="-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3 2>"$tmp/etcd.pkgs"; }
 build_k8s() { go build -v -trimpath -ldflags="$ldflags" -o "$tmp/" "${k8s_cmds[@]}" 2>"$tmp/k8s.pkgs"; }
 fail() { log "$1 failed:"; grep -v '^[a-zA-Z0-9._/-]*$' "$tmp/$2.pkgs" >&2 || cat "$tmp/$2.pkgs" >&2; exit 1; }
-if [ "${avail_kb:-0}" -ge $(( 6 * 1024 * 1024 )) ]; then
+if [ ${#etcd_pkg[@]} -eq 0 ]; then
+  [ ${#k8s_cmds[@]} -eq 0 ] || build_k8s || fail "Building ${k8s_cmds[*]##*/}" k8s
+elif [ ${#k8s_cmds[@]} -eq 0 ]; then
+  build_etcd || fail "Building etcd" etcd
+elif [ "${avail_kb:-0}" -ge $(( 6 * 1024 * 1024 )) ]; then
   build_etcd & etcd_pid=$!
   build_k8s || fail "Building kube-apiserver" k8s
   wait "$etcd_pid" || fail "Building etcd" etcd
@@ -94,9 +122,17 @@ else
 fi
 kill "$progress_pid" 2>/dev/null || true
 
-[ -z "$system_kubectl" ] || ln -sf "$system_kubectl" "$tmp/kubectl"
+[ -z "$system_kubectl" ] || ! needs kubectl || ln -sf "$system_kubectl" "$tmp/kubectl"
 # Move into place only when all are built, so an interrupted build never
-# leaves a half-built control plane that later runs would trust.
-mv "$tmp/etcd" "$tmp/kube-apiserver" "$tmp/kube-controller-manager" "$tmp/kubectl" "$out/"
-echo "$kube_version" > "$out/.version"
+# leaves a half-built control plane that later runs would trust. A running
+# binary is replaced by a rename, which it does not notice.
+for b in "${missing[@]}"; do
+  mv "$tmp/$b" "$out/"
+done
+if [ "$mode" = first ]; then
+  echo "$kube_version" > "$out/.partial"
+else
+  echo "$kube_version" > "$out/.version"
+  rm -f "$out/.partial"
+fi
 log "Done"

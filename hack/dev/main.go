@@ -47,12 +47,18 @@ func run() error {
 	}
 	bin := filepath.Join(root, "bin")
 	started := time.Now()
-	fmt.Println("Starting etcd, kube-apiserver, kube-controller-manager, the manager and the token server…")
+	laterCM := !devenv.ControllerManagerBuilt()
+	if laterCM {
+		fmt.Println("Starting etcd, kube-apiserver, the manager and the token server (kube-controller-manager is built once Signet runs)…")
+	} else {
+		fmt.Println("Starting etcd, kube-apiserver, kube-controller-manager, the manager and the token server…")
+	}
 	env, err := devenv.Start(ctx, devenv.Options{
-		Dir:            filepath.Join(bin, "dev"),
-		ManagerBin:     filepath.Join(bin, "manager"),
-		TokenServerBin: filepath.Join(bin, "token-server"),
-		Listen:         "127.0.0.1:8080",
+		ControllerManagerLater: true,
+		Dir:                    filepath.Join(bin, "dev"),
+		ManagerBin:             filepath.Join(bin, "manager"),
+		TokenServerBin:         filepath.Join(bin, "token-server"),
+		Listen:                 "127.0.0.1:8080",
 		// Loopback: plain HTTP without authentication (see docs/operations.md).
 		ManagerMetrics: "127.0.0.1:8081",
 	})
@@ -97,12 +103,55 @@ Press Ctrl-C to stop.
 `, time.Since(started).Seconds(), env.Kubeconfig, env.Issuer, env.ManagerMetricsURL, filepath.Dir(env.Kubeconfig),
 		sampleNamespace, filepath.Join(bin, "k8s"), sampleName)
 
-	select {
-	case <-ctx.Done():
-		return nil
-	case name := <-env.Exited():
-		return fmt.Errorf("%s exited unexpectedly; see %s", name, env.Logs()[name])
+	exited := env.Exited()
+	var built <-chan error
+	if laterCM {
+		built = buildControllerManager(ctx, root, filepath.Join(bin, "dev", "controlplane-build.log"))
 	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case name := <-exited:
+			return fmt.Errorf("%s exited unexpectedly; see %s", name, env.Logs()[name])
+		case err := <-built:
+			built = nil
+			if err == nil {
+				err = env.StartControllerManager()
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "dev: kube-controller-manager: %v; namespace deletion and garbage collection do not run (make controlplane builds it)\n", err)
+				continue
+			}
+			fmt.Println("kube-controller-manager is running: namespaces and owned objects are deleted as in a cluster.")
+		}
+	}
+}
+
+// buildControllerManager completes the local control plane in the
+// background: the first make dev builds only what a first token needs.
+// The build runs in its own process group, so that Ctrl-C stops all of it.
+func buildControllerManager(ctx context.Context, root, logPath string) <-chan error {
+	done := make(chan error, 1)
+	fmt.Printf("Building kube-controller-manager in the background (a few minutes; log: %s). Until it runs, a deleted namespace stays Terminating and owned objects are not garbage collected.\n", logPath)
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		done <- err
+		return done
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "build-controlplane.sh"), filepath.Join(root, "bin", "k8s"))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	go func() {
+		defer logFile.Close()
+		if err := cmd.Run(); err != nil {
+			done <- fmt.Errorf("building it failed (%w); see %s", err, logPath)
+			return
+		}
+		done <- nil
+	}()
+	return done
 }
 
 // waitReady waits until the sample credential is Ready.

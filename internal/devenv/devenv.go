@@ -60,6 +60,10 @@ type Options struct {
 	Managers int
 	// ManagerArgs are extra flags for every manager replica.
 	ManagerArgs []string
+	// ControllerManagerLater starts without kube-controller-manager when
+	// it is not built yet (make dev's first run builds it in the
+	// background); StartControllerManager starts it later.
+	ControllerManagerLater bool
 }
 
 // Environment is a running Signet.
@@ -159,8 +163,10 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 	if err := e.installTokenServerIdentity(ctx); err != nil {
 		return nil, err
 	}
-	if e.ControllerManager, err = te.StartControllerManager(opts.Dir); err != nil {
-		return nil, err
+	if !opts.ControllerManagerLater || ControllerManagerBuilt() {
+		if err := e.StartControllerManager(); err != nil {
+			return nil, err
+		}
 	}
 	if err := e.startManagers(max(opts.Managers, 1)); err != nil {
 		return nil, err
@@ -174,6 +180,28 @@ func Start(ctx context.Context, opts Options) (_ *Environment, err error) {
 		}
 	}
 	return e, nil
+}
+
+// ControllerManagerBuilt reports whether the local control plane has its
+// kube-controller-manager.
+func ControllerManagerBuilt() bool {
+	dir, err := testenv.AssetsDir()
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(dir, "kube-controller-manager"))
+	return err == nil
+}
+
+// StartControllerManager starts kube-controller-manager, for namespace
+// deletion and garbage collection, if it does not run yet.
+func (e *Environment) StartControllerManager() error {
+	cm, err := e.Environment.StartControllerManager(e.opts.Dir)
+	if err != nil {
+		return err
+	}
+	e.ControllerManager = cm
+	return nil
 }
 
 // startTokenServers starts n replicas, the first on listen.
