@@ -351,13 +351,26 @@ func (e *Environment) installTokenServerIdentity(ctx context.Context) error {
 		return fmt.Errorf("config/rbac/token_server_role.yaml: %w", err)
 	}
 	role.Name, role.Namespace = "signet-"+role.Name, e.Namespace
+	subject := rbacv1.Subject{Kind: "ServiceAccount", Name: TokenServerAccount, Namespace: e.Namespace}
+	// Its one cluster-wide right, TokenReview, checks the ServiceAccount
+	// tokens of Federated clients.
+	review, err := e.tokenReviewRole()
+	if err != nil {
+		return err
+	}
 	objs := []client.Object{
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: TokenServerAccount, Namespace: e.Namespace}},
 		role,
 		&rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: role.Name, Namespace: e.Namespace},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
-			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: TokenServerAccount, Namespace: e.Namespace}},
+			Subjects:   []rbacv1.Subject{subject},
+		},
+		review,
+		&rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: review.Name},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: review.Name},
+			Subjects:   []rbacv1.Subject{subject},
 		},
 	}
 	for _, obj := range objs {
@@ -366,6 +379,25 @@ func (e *Environment) installTokenServerIdentity(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// tokenReviewRole is the ClusterRole of
+// config/rbac/token_server_tokenreview_role.yaml (its first document),
+// named for this environment's namespace: several environments may share
+// one API server.
+func (e *Environment) tokenReviewRole() (*rbacv1.ClusterRole, error) {
+	const path = "config/rbac/token_server_tokenreview_role.yaml"
+	data, err := os.ReadFile(filepath.Join(e.Root, path))
+	if err != nil {
+		return nil, err
+	}
+	first, _, _ := strings.Cut(string(data), "\n---")
+	cr := &rbacv1.ClusterRole{}
+	if err := yaml.Unmarshal([]byte(first), cr); err != nil || cr.Kind != "ClusterRole" {
+		return nil, fmt.Errorf("%s: want a ClusterRole first (%v)", path, err)
+	}
+	cr.Name = "signet-" + e.Namespace + "-" + cr.Name
+	return cr, nil
 }
 
 func (e *Environment) spawn(name, bin string, args ...string) error {
