@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
@@ -24,6 +25,7 @@ type Issuer struct {
 	URL string
 
 	server *httptest.Server
+	mux    *http.ServeMux
 	mu     sync.Mutex
 	keys   []*ecdsa.PrivateKey // the newest signs; all are published
 	down   atomic.Bool
@@ -40,9 +42,32 @@ func Start() (*Issuer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", is.discovery)
 	mux.HandleFunc("/keys", is.jwks)
+	is.mux = mux
 	is.server = httptest.NewServer(mux)
 	is.URL = is.server.URL
 	return is, nil
+}
+
+// ServeMinting adds GET /token, which signs a token for anyone who asks:
+// sub and aud from the query, every other parameter as a string claim,
+// issued now and valid for five minutes. It stands in for the CI system
+// that hands a job its token, for local trials only.
+func (is *Issuer) ServeMinting() {
+	is.mux.HandleFunc("GET /token", func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now()
+		claims := jwt.MapClaims{"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(5 * time.Minute).Unix()}
+		for k, v := range r.URL.Query() {
+			if k != "iat" && k != "nbf" && k != "exp" && k != "iss" {
+				claims[k] = v[0]
+			}
+		}
+		tok, err := is.Sign(claims)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write([]byte(tok))
+	})
 }
 
 // Close stops the issuer.
