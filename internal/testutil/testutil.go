@@ -71,3 +71,17 @@ func As(t testing.TB, cfg *rest.Config, scheme *runtime.Scheme, user string, gro
 func ServiceAccountUser(namespace, name string) string {
 	return "system:serviceaccount:" + namespace + ":" + name
 }
+
+// Mistyped returns s with its last character replaced by another one, as a
+// user who mistyped a secret or an API key sends it: never s itself, which
+// a fixed replacement character would give once in 32 random secrets.
+func Mistyped(s string) string {
+	if s == "" {
+		return "x"
+	}
+	last := byte('x')
+	if s[len(s)-1] == last {
+		last = 'y'
+	}
+	return s[:len(s)-1] + string(last)
+}

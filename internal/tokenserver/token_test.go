@@ -13,6 +13,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/signet-iam/signet/internal/testutil"
 	"github.com/signet-iam/signet/internal/tokenserver"
 )
 
@@ -65,8 +66,7 @@ func TestTokenEndpointRefuses(t *testing.T) {
 		},
 		"a secret with a bad checksum is refused before hashing": {
 			req: func(h *harness) request {
-				s := h.secret.Secret[:len(h.secret.Secret)-1] + "x"
-				return request{body: form("grant_type", ccGrant), basic: []string{h.secret.ID(), s}}
+				return request{body: form("grant_type", ccGrant), basic: []string{h.secret.ID(), testutil.Mistyped(h.secret.Secret)}}
 			},
 			wantStatus: 401, wantError: "invalid_client",
 		},

@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/signet-iam/signet/internal/testutil"
 )
 
 const apiKeyGrant = "urn:signet:params:oauth:grant-type:apikey"
@@ -266,7 +268,7 @@ func TestIBMAPIKeyExchange(t *testing.T) {
 	if claims := verify(t, body["access_token"].(string)); claims["scope"] != "billing:read" {
 		t.Errorf("claims %v", claims)
 	}
-	status, errBody, _ := postForm(url.Values{"grant_type": {apiKeyGrant}, "apikey": {key[:len(key)-1] + "x"}})
+	status, errBody, _ := postForm(url.Values{"grant_type": {apiKeyGrant}, "apikey": {testutil.Mistyped(key)}})
 	if status == 200 || errBody["error"] == nil {
 		t.Errorf("a mistyped key was accepted: HTTP %d %v", status, errBody)
 	}
