@@ -196,11 +196,17 @@ type handoverSweeper struct {
 func (h *handoverSweeper) NeedLeaderElection() bool { return true }
 
 func (h *handoverSweeper) Start(ctx context.Context) error {
-	t := time.NewTicker(h.interval)
+	return every(ctx, h.interval, "sweeping handed-over credential records", h.sweep)
+}
+
+// every runs f now and then every interval until ctx ends, logging its
+// errors as what.
+func every(ctx context.Context, interval time.Duration, what string, f func(context.Context) error) error {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if err := h.sweep(ctx); err != nil {
-			log.FromContext(ctx).Error(err, "sweeping handed-over credential records")
+		if err := f(ctx); err != nil {
+			log.FromContext(ctx).Error(err, what)
 		}
 		select {
 		case <-ctx.Done():

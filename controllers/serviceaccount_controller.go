@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -29,6 +32,10 @@ type ServiceAccountReconciler struct {
 	client.Client
 	Clock                   clock.PassiveClock
 	MaxConcurrentReconciles int
+	// Namespace is the Signet namespace: records and replica reports.
+	Namespace string
+
+	pending pendingSet
 }
 
 // +kubebuilder:rbac:groups=iam.signet.dev,resources=serviceaccounts,verbs=get;list;watch
@@ -70,7 +77,15 @@ func (r *ServiceAccountReconciler) compute(ctx context.Context, obj *iamv1.Servi
 	if !state.expired {
 		expiry = deref(state.expiresAt)
 	}
-	return earliest(expiry, g.NextChange), nil
+	p, err := accountPropagation(ctx, r.Client, r.Namespace, obj, creds.Items, now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	meta.SetStatusCondition(&obj.Status.Conditions, p.condition)
+	obj.Status.Propagation = &p.status
+	r.pending.set(client.ObjectKeyFromObject(obj), !p.done)
+	observePropagation("ServiceAccount", p)
+	return earliest(expiry, g.NextChange, p.next), nil
 }
 
 // plural counts n things: "1 scope", "2 scopes".
@@ -96,6 +111,12 @@ func (r *ServiceAccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&iamv1.AccessRule{}, handler.EnqueueRequestsFromMapFunc(ruleToAccounts)).
 		Watches(&iamv1.ClientCredential{}, handler.EnqueueRequestsFromMapFunc(credentialToAccount),
 			builder.WithPredicates(createOrDelete())).
+		// Propagated: the records written for the account's generation,
+		// and the replica reports while the account waits for them.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(recordToAccount(r.Namespace)),
+			builder.WithPredicates(predicate.NewPredicateFuncs(isSignetSecret))).
+		Watches(&coordinationv1.Lease{}, handler.EnqueueRequestsFromMapFunc(r.pending.requests),
+			builder.WithPredicates(predicate.NewPredicateFuncs(isReport))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)
 }
