@@ -324,6 +324,12 @@ func stampGenerations(s *snapshot, rec, prev *record.Record, now time.Time) {
 	rec.ChangedAt = nil
 	if rec.Generation > 0 {
 		at := now.UTC()
+		// The watch's time counts only for a new generation of the
+		// credential: a change of the account is seen by the account's watch.
+		credentialChanged := prev == nil || prev.Generation != rec.Generation
+		if seen := s.generationSeenAt; credentialChanged && !seen.IsZero() && seen.Before(at) {
+			at = seen.UTC()
+		}
 		rec.ChangedAt = &at
 	}
 }

@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
+	"github.com/signet-iam/signet/internal/record"
 	"github.com/signet-iam/signet/internal/replicareport"
 )
 
@@ -96,6 +97,37 @@ func TestPlanPropagation(t *testing.T) {
 			}
 			if latency != c.latency || o.observe != c.observe || o.done != (c.status == metav1.ConditionTrue) || !o.next.Equal(c.next) {
 				t.Errorf("latency %s observe %v done %v next %s; want %s %v %v %s", latency, o.observe, o.done, o.next, c.latency, c.observe, c.status == metav1.ConditionTrue, c.next)
+			}
+		})
+	}
+}
+
+// TestStampGenerations: a record says which generations it holds and
+// since when: from the watch's first sight of a new credential generation,
+// from the pass for an account change, and unchanged while neither moves.
+func TestStampGenerations(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	seen, earlier := now.Add(-3*time.Second), now.Add(-time.Hour)
+	obj := &iamv1.ClientCredential{ObjectMeta: metav1.ObjectMeta{Generation: 4}}
+	account := &iamv1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Generation: 2}}
+	cases := []struct {
+		name string
+		prev *record.Record
+		seen time.Time
+		want time.Time
+	}{
+		{"first record: the watch's time", nil, seen, seen},
+		{"a new credential generation: the watch's time", &record.Record{Generation: 3, AccountGeneration: 2, ChangedAt: &earlier}, seen, seen},
+		{"unknown to the watch (a restart): the pass's time", &record.Record{Generation: 3, AccountGeneration: 2}, time.Time{}, now},
+		{"an account change: the pass's time, not the credential's old sighting", &record.Record{Generation: 4, AccountGeneration: 1, ChangedAt: &earlier}, earlier, now},
+		{"nothing new: unchanged", &record.Record{Generation: 4, AccountGeneration: 2, ChangedAt: &earlier}, seen, earlier},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := &record.Record{}
+			stampGenerations(&snapshot{obj: obj, account: account, generationSeenAt: c.seen}, rec, c.prev, now)
+			if rec.Generation != 4 || rec.AccountGeneration != 2 || rec.ChangedAt == nil || !rec.ChangedAt.Equal(c.want) {
+				t.Fatalf("generation %d/%d changed at %v, want 4/2 at %s", rec.Generation, rec.AccountGeneration, rec.ChangedAt, c.want)
 			}
 		})
 	}
