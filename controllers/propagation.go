@@ -53,7 +53,7 @@ type PropagationReconciler struct {
 func (r *PropagationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	obj := &iamv1.ClientCredential{}
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil || !obj.DeletionTimestamp.IsZero() {
-		r.pending.set(req.NamespacedName, false)
+		r.pending.set(req.NamespacedName, false, "")
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	in := propagationInput{generation: obj.Generation, previousStatus: obj.Status.Propagation,
@@ -72,7 +72,7 @@ func (r *PropagationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	now := r.Clock.Now()
 	o := planPropagation(in, now)
-	r.pending.set(req.NamespacedName, !o.done)
+	r.pending.set(req.NamespacedName, !o.done, o.awaits)
 	if err := r.writeStatus(ctx, obj, in.previous, o, now); err != nil {
 		reconcileErrors.WithLabelValues("propagation").Inc()
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -203,13 +203,17 @@ func samePropagation(a, b *iamv1.Propagation) bool {
 }
 
 // pendingSet holds the objects whose Propagated condition is not yet True
-// for their generation: the only ones a replica report can change.
+// for their generation, with the record write each awaits: a replica
+// report wakes only those it could complete, so that a burst of changes
+// is not reconciled again at every report.
 type pendingSet struct {
 	mu   sync.Mutex
-	keys map[types.NamespacedName]struct{}
+	keys map[types.NamespacedName]string
 }
 
-func (p *pendingSet) set(key types.NamespacedName, pending bool) {
+// set records whether key is pending and the record write it awaits
+// (empty while only a record write can move it).
+func (p *pendingSet) set(key types.NamespacedName, pending bool, awaits string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !pending {
@@ -217,18 +221,29 @@ func (p *pendingSet) set(key types.NamespacedName, pending bool) {
 		return
 	}
 	if p.keys == nil {
-		p.keys = map[types.NamespacedName]struct{}{}
+		p.keys = map[types.NamespacedName]string{}
 	}
-	p.keys[key] = struct{}{}
+	p.keys[key] = awaits
 }
 
-// requests is a handler.MapFunc: every pending object.
-func (p *pendingSet) requests(context.Context, client.Object) []reconcile.Request {
+// requests is a handler.MapFunc for a report Lease: the pending objects
+// whose awaited write the report has reached.
+func (p *pendingSet) requests(_ context.Context, o client.Object) []reconcile.Request {
+	lease, ok := o.(*coordinationv1.Lease)
+	if !ok {
+		return nil
+	}
+	rep, err := replicareport.Decode(lease)
+	if err != nil {
+		return nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]reconcile.Request, 0, len(p.keys))
-	for key := range p.keys {
-		out = append(out, reconcile.Request{NamespacedName: key})
+	var out []reconcile.Request
+	for key, awaits := range p.keys {
+		if awaits != "" && rep.Applied(awaits) {
+			out = append(out, reconcile.Request{NamespacedName: key})
+		}
 	}
 	return out
 }

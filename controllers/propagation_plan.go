@@ -5,6 +5,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/resourceversion"
 
 	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
 	"github.com/signet-iam/signet/internal/replicareport"
@@ -45,6 +46,10 @@ type propagationOutcome struct {
 	// applied the generation times out of the set. Zero when nothing
 	// but a report or record change can change the outcome.
 	next time.Time
+	// awaits is the record write a report must reach to change the
+	// outcome (the highest of the versions); empty while a record does
+	// not hold the generation, when only a record write can.
+	awaits string
 }
 
 // planPropagation decides Propagated as a pure function of its input and
@@ -56,6 +61,9 @@ func planPropagation(in propagationInput, now time.Time) propagationOutcome {
 		return propagationOutcome{condition: *p, status: *in.previousStatus, done: true}
 	}
 	var o propagationOutcome
+	if !in.recordPending {
+		o.awaits = highestVersion(in.versions)
+	}
 	for _, r := range in.reports {
 		if !r.Live(now) {
 			continue
@@ -100,6 +108,18 @@ func appliedAll(r *replicareport.Report, versions []string) bool {
 		}
 	}
 	return true
+}
+
+// highestVersion is the highest of resourceVersions; a report at or past it
+// has applied them all.
+func highestVersion(versions []string) string {
+	var top string
+	for _, v := range versions {
+		if c, err := resourceversion.CompareResourceVersion(v, top); top == "" || (err == nil && c > 0) {
+			top = v
+		}
+	}
+	return top
 }
 
 func replicasPhrase(n int32) string {

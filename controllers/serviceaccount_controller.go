@@ -83,7 +83,7 @@ func (r *ServiceAccountReconciler) compute(ctx context.Context, obj *iamv1.Servi
 	}
 	meta.SetStatusCondition(&obj.Status.Conditions, p.condition)
 	obj.Status.Propagation = &p.status
-	r.pending.set(client.ObjectKeyFromObject(obj), !p.done)
+	r.pending.set(client.ObjectKeyFromObject(obj), !p.done, p.awaits)
 	observePropagation("ServiceAccount", p)
 	return earliest(expiry, g.NextChange, p.next), nil
 }

@@ -153,48 +153,60 @@ func (r *Reporter) Report() replicareport.Report {
 // replica leaves the set at once rather than after the timeout.
 func (r *Reporter) Run(ctx context.Context) error {
 	r.init()
-	heartbeat := r.Timeout / 3
-	var (
-		current   *coordinationv1.Lease
-		lastWrite time.Time
-		lastBody  string
-	)
+	var p publication
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			r.release(current)
+			r.release(p.current)
 			return nil
 		case <-r.wake:
 		case <-timer.C:
 		}
 		// At most one write per Interval: a burst of changes waits out the
 		// rest of it and goes out as one write.
-		if wait := r.Interval - r.Now().Sub(lastWrite); wait > 0 {
+		if wait := r.Interval - r.Now().Sub(p.lastWrite); wait > 0 {
 			select {
 			case <-ctx.Done():
-				r.release(current)
+				r.release(p.current)
 				return nil
 			case <-time.After(wait):
 			}
 		}
-		if r.Ready() {
-			rep := r.Report()
-			lease := rep.Lease(r.Namespace)
-			body := leaseBody(lease)
-			if body != lastBody || r.Now().Sub(lastWrite) >= heartbeat {
-				written, err := r.write(ctx, current, lease)
-				if err != nil {
-					r.Log.Warn("Could not write the replica report", "lease", lease.Name, "error", err.Error())
-				} else {
-					lastBody = body
-				}
-				current, lastWrite = written, r.Now()
-			}
+		if !r.Ready() {
+			// Report as soon as the first list is applied.
+			timer.Reset(100 * time.Millisecond)
+			continue
 		}
-		timer.Reset(heartbeat)
+		r.publish(ctx, &p)
+		timer.Reset(r.Timeout / 3)
 	}
+}
+
+// publication is what the writer knows of its Lease.
+type publication struct {
+	// current is the Lease as last written; nil when unknown.
+	current   *coordinationv1.Lease
+	lastWrite time.Time
+	lastBody  string
+}
+
+// publish writes the report when it changed or the heartbeat is due.
+func (r *Reporter) publish(ctx context.Context, p *publication) {
+	rep := r.Report()
+	lease := rep.Lease(r.Namespace)
+	body := leaseBody(lease)
+	if body == p.lastBody && r.Now().Sub(p.lastWrite) < r.Timeout/3 {
+		return
+	}
+	written, err := r.write(ctx, p.current, lease)
+	if err != nil {
+		r.Log.Warn("Could not write the replica report", "lease", lease.Name, "error", err.Error())
+	} else {
+		p.lastBody = body
+	}
+	p.current, p.lastWrite = written, r.Now()
 }
 
 // leaseBody is what a report says, without its renew time.
