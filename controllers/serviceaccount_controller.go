@@ -7,6 +7,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
@@ -43,6 +44,10 @@ type ServiceAccountReconciler struct {
 
 // Reconcile computes and writes the status of one ServiceAccount.
 func (r *ServiceAccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	// A deleted account waits for nothing any more.
+	if err := r.Get(ctx, req.NamespacedName, &iamv1.ServiceAccount{}); apierrors.IsNotFound(err) {
+		r.pending.set(req.NamespacedName, false, "")
+	}
 	return reconcileStatus(ctx, r.Client, r.Clock, req, &iamv1.ServiceAccount{}, "serviceaccount", r.compute)
 }
 
