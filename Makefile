@@ -137,7 +137,7 @@ GC_OBJECTS        ?= 50000
 BENCH_CREDENTIALS ?= 10000
 
 .PHONY: bench
-bench: bench-dev bench-index bench-token-server bench-federation bench-scale bench-state bench-gc bench-controllers bench-controllers-10k ## Run every benchmark (about an hour on 2 cores); results go to docs/benchmarks.md by hand.
+bench: bench-dev bench-index bench-token-server bench-federation bench-scale bench-state bench-gc bench-controllers bench-controllers-10k bench-propagation ## Run every benchmark (about an hour on 2 cores); results go to docs/benchmarks.md by hand.
 
 .PHONY: bench-dev
 bench-dev: ## Time "make dev" from its start to the first token (cold on a fresh clone with an empty Go cache, warm after).
@@ -173,6 +173,11 @@ bench-gc: controlplane ## Garbage collection pages through GC_OBJECTS expired le
 .PHONY: bench-controllers
 bench-controllers: controlplane build ## Benchmark the controllers: 1,000 ClientCredentials to Ready, manager RSS.
 	go run ./test/bench/controllers -manager $(LOCALBIN)/manager -json $(LOCALBIN)/bench-controllers.json
+
+PROPAGATION_CREDENTIALS ?= 1000
+.PHONY: bench-propagation
+bench-propagation: controlplane build ## Revoke PROPAGATION_CREDENTIALS (1,000) ClientCredentials at once with three token-server replicas: p50 and p99 of the time until each is Propagated.
+	go run ./test/bench/propagation -credentials $(PROPAGATION_CREDENTIALS) -replicas 3 -json $(LOCALBIN)/bench-propagation.json
 
 .PHONY: bench-controllers-10k
 bench-controllers-10k: controlplane build ## The controllers at BENCH_CREDENTIALS (10,000) ClientCredentials: time to Ready, manager RSS.

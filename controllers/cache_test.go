@@ -43,7 +43,7 @@ func TestCacheHoldsOnlySignetSecrets(t *testing.T) {
 	var read atomic.Int64
 	cfg := rest.CopyConfig(env.Config)
 	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return &countingTransport{rt: rt, n: &read} }
-	opts := CacheOptions()
+	opts := CacheOptions(ns)
 	opts.Scheme = testenv.Scheme()
 	opts.DefaultNamespaces = map[string]cache.Config{ns: {}}
 	c, err := cache.New(cfg, opts)

@@ -107,9 +107,6 @@ func (r *ClientCredentialReconciler) writeStatus(ctx context.Context, obj *iamv1
 // change none of Signet's fields of the status Signet last wrote writes
 // nothing (statusWrites).
 func (r *ClientCredentialReconciler) applyStatus(ctx context.Context, obj *iamv1.ClientCredential, observed *iamv1.ClientCredentialStatus) error {
-	if err := r.upgradeStatusOwnership(ctx, obj); err != nil {
-		return err
-	}
 	status, err := ownStatus(&obj.Status)
 	if err != nil {
 		return err
@@ -118,7 +115,11 @@ func (r *ClientCredentialReconciler) applyStatus(ctx context.Context, obj *iamv1
 	if err != nil {
 		return err
 	}
-	if r.statusWrites.unchanged(obj, before, status) {
+	upgraded, err := r.upgradeStatusOwnership(ctx, obj)
+	if err != nil {
+		return err
+	}
+	if !upgraded && r.statusWrites.unchanged(obj, before, status) {
 		return nil
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{"status": status}}
@@ -138,6 +139,8 @@ func (r *ClientCredentialReconciler) applyStatus(ctx context.Context, obj *iamv1
 func ownStatus(st *iamv1.ClientCredentialStatus) (map[string]any, error) {
 	st = st.DeepCopy()
 	st.Conditions = ownConditions(st.Conditions)
+	// The propagation controller owns these (propagation.go).
+	st.Propagation = nil
 	return runtime.DefaultUnstructuredConverter.ToUnstructured(st)
 }
 
@@ -173,15 +176,19 @@ func isLegacyStatusEntry(f metav1.ManagedFieldsEntry) bool {
 // status field manager, once, through one JSON patch of managedFields.
 // Without it those fields stay co-owned, and a condition Signet stopped
 // setting at the upgrade would never be removed by the apply.
-func (r *ClientCredentialReconciler) upgradeStatusOwnership(ctx context.Context, obj *iamv1.ClientCredential) error {
+//
+// It patches a copy of obj: the status this pass decided, already merged
+// into obj, must not be replaced by the stored one the patch returns (a
+// condition the pass dropped would come back). upgraded says it patched.
+func (r *ClientCredentialReconciler) upgradeStatusOwnership(ctx context.Context, obj *iamv1.ClientCredential) (upgraded bool, err error) {
 	if !slices.ContainsFunc(obj.ManagedFields, isLegacyStatusEntry) {
-		return nil
+		return false, nil
 	}
 	patch, err := csaupgrade.UpgradeManagedFieldsPatch(obj, legacyStatusManagers, string(statusFieldOwner), csaupgrade.Subresource("status"))
 	if err != nil || patch == nil {
-		return err
+		return false, err
 	}
-	return r.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, patch))
+	return true, r.Patch(ctx, obj.DeepCopy(), client.RawPatch(types.JSONPatchType, patch))
 }
 
 // ownConditions keeps the condition types the ClientCredential reconciler

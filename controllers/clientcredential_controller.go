@@ -46,6 +46,7 @@ type ClientCredentialReconciler struct {
 
 	hashKeys     hashKeyCache
 	statusWrites statusWrites
+	generations  generationSeen
 }
 
 // +kubebuilder:rbac:groups=iam.signet.dev,resources=clientcredentials,verbs=get;list;watch;update;patch
@@ -106,8 +107,10 @@ func (r *ClientCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Req
 // Signet writes (repair of workload Secrets and records, and release of a
 // Secret name another credential was waiting for).
 func (r *ClientCredentialReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.generations.clock = r.Clock
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&iamv1.ClientCredential{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		For(&iamv1.ClientCredential{}, builder.WithPredicates(r.generations.predicate(),
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&iamv1.ServiceAccount{}, handler.EnqueueRequestsFromMapFunc(accountToCredentials(r.Client)),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&iamv1.AccessRule{}, handler.EnqueueRequestsFromMapFunc(ruleToCredentials(r.Client)),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -46,6 +47,9 @@ type snapshot struct {
 	adopting bool
 	// tokenURL and issuer go into the workload Secret.
 	tokenURL, issuer string
+	// generationSeenAt is when the watch first delivered obj's generation;
+	// zero when unknown. It starts the record's ChangedAt.
+	generationSeenAt time.Time
 }
 
 // observe reads the credential's account, rules, hash key, workload Secret
@@ -55,7 +59,8 @@ func (r *ClientCredentialReconciler) observe(ctx context.Context, obj *iamv1.Cli
 	if err != nil {
 		return nil, err
 	}
-	s := &snapshot{obj: obj, clientID: clientID, tokenURL: r.Options.TokenURL, issuer: r.Options.Issuer}
+	s := &snapshot{obj: obj, clientID: clientID, tokenURL: r.Options.TokenURL, issuer: r.Options.Issuer,
+		generationSeenAt: r.generations.at(obj)}
 	name := obj.Spec.ServiceAccountName
 	sa := &iamv1.ServiceAccount{}
 	switch err := r.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: name}, sa); {

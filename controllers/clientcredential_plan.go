@@ -302,9 +302,36 @@ func finishRecord(s *snapshot, o *outcome, rec, prev *record.Record) {
 			}
 		}
 	}
+	stampGenerations(s, rec, prev, o.now)
 	o.record = rec
 	data, err := rec.Marshal()
 	o.writeRecord = err != nil || string(data) != string(s.recordData)
+}
+
+// stampGenerations records which generations of the credential and its
+// account the record holds, and since when, for the Propagated condition
+// (docs/design/0029-replica-reports.md). ChangedAt moves only with a
+// generation, so a pass with nothing new writes nothing.
+func stampGenerations(s *snapshot, rec, prev *record.Record, now time.Time) {
+	rec.Generation, rec.AccountGeneration = s.obj.Generation, 0
+	if s.account != nil {
+		rec.AccountGeneration = s.account.Generation
+	}
+	if prev != nil && prev.Generation == rec.Generation && prev.AccountGeneration == rec.AccountGeneration {
+		rec.ChangedAt = prev.ChangedAt
+		return
+	}
+	rec.ChangedAt = nil
+	if rec.Generation > 0 {
+		at := now.UTC()
+		// The watch's time counts only for a new generation of the
+		// credential: a change of the account is seen by the account's watch.
+		credentialChanged := prev == nil || prev.Generation != rec.Generation
+		if seen := s.generationSeenAt; credentialChanged && !seen.IsZero() && seen.Before(at) {
+			at = seen.UTC()
+		}
+		rec.ChangedAt = &at
+	}
 }
 
 // secretExpiry is when a secret issued at issuedAt expires; zero when never.

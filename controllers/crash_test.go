@@ -148,7 +148,7 @@ func (h *harness) credentialWithoutController() (ctrl.Manager, client.Client, *i
 // controllers, so the test drives Reconcile itself.
 func (h *harness) cacheOnlyManager() (ctrl.Manager, client.Client) {
 	h.t.Helper()
-	cacheOpts := CacheOptions()
+	cacheOpts := CacheOptions(h.signetNS)
 	cacheOpts.DefaultNamespaces = map[string]cache.Config{h.ns: {}, h.signetNS: {}}
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:  testenv.Scheme(),

@@ -23,6 +23,14 @@ var (
 		Help: "Reconciles that ended in an error, by controller.",
 	}, []string{"controller"})
 
+	propagationSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "signet_propagation_seconds",
+		Help: "Time from a ClientCredential or ServiceAccount spec change (when the manager first saw the generation) to the last token-server replica's acknowledgement, by kind.",
+		// From a few milliseconds (one watch hop) to the report timeout
+		// and beyond (a replica that stalled and came back).
+		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
+	}, []string{"kind"})
+
 	signingKeyRotations = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "signet_signing_key_rotations_total",
 		Help: "Signing keys created (bootstrap and rotation).",
@@ -30,5 +38,5 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(credentialExpiry, credentialRotations, reconcileErrors, signingKeyRotations)
+	metrics.Registry.MustRegister(credentialExpiry, credentialRotations, reconcileErrors, signingKeyRotations, propagationSeconds)
 }

@@ -45,11 +45,17 @@ type recordSweeper struct {
 func (s *recordSweeper) NeedLeaderElection() bool { return true }
 
 func (s *recordSweeper) Start(ctx context.Context) error {
-	t := time.NewTicker(s.interval)
+	return every(ctx, s.interval, "sweeping credential records", s.sweep)
+}
+
+// every runs f now and then every interval until ctx ends, logging its
+// errors as what.
+func every(ctx context.Context, interval time.Duration, what string, f func(context.Context) error) error {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if err := s.sweep(ctx); err != nil {
-			log.FromContext(ctx).Error(err, "sweeping credential records")
+		if err := f(ctx); err != nil {
+			log.FromContext(ctx).Error(err, what)
 		}
 		select {
 		case <-ctx.Done():

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -29,6 +33,10 @@ type ServiceAccountReconciler struct {
 	client.Client
 	Clock                   clock.PassiveClock
 	MaxConcurrentReconciles int
+	// Namespace is the Signet namespace: records and replica reports.
+	Namespace string
+
+	pending pendingSet
 }
 
 // +kubebuilder:rbac:groups=iam.signet.dev,resources=serviceaccounts,verbs=get;list;watch
@@ -36,6 +44,10 @@ type ServiceAccountReconciler struct {
 
 // Reconcile computes and writes the status of one ServiceAccount.
 func (r *ServiceAccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	// A deleted account waits for nothing any more.
+	if err := r.Get(ctx, req.NamespacedName, &iamv1.ServiceAccount{}); apierrors.IsNotFound(err) {
+		r.pending.set(req.NamespacedName, false, "")
+	}
 	return reconcileStatus(ctx, r.Client, r.Clock, req, &iamv1.ServiceAccount{}, "serviceaccount", r.compute)
 }
 
@@ -70,7 +82,15 @@ func (r *ServiceAccountReconciler) compute(ctx context.Context, obj *iamv1.Servi
 	if !state.expired {
 		expiry = deref(state.expiresAt)
 	}
-	return earliest(expiry, g.NextChange), nil
+	p, err := accountPropagation(ctx, r.Client, r.Namespace, obj, creds.Items, now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	meta.SetStatusCondition(&obj.Status.Conditions, p.condition)
+	obj.Status.Propagation = &p.status
+	r.pending.set(client.ObjectKeyFromObject(obj), !p.done, p.awaits)
+	observePropagation("ServiceAccount", p)
+	return earliest(expiry, g.NextChange, p.next), nil
 }
 
 // plural counts n things: "1 scope", "2 scopes".
@@ -96,6 +116,12 @@ func (r *ServiceAccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&iamv1.AccessRule{}, handler.EnqueueRequestsFromMapFunc(ruleToAccounts)).
 		Watches(&iamv1.ClientCredential{}, handler.EnqueueRequestsFromMapFunc(credentialToAccount),
 			builder.WithPredicates(createOrDelete())).
+		// Propagated: the records written for the account's generation,
+		// and the replica reports while the account waits for them.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(recordToAccount(r.Namespace)),
+			builder.WithPredicates(predicate.NewPredicateFuncs(isSignetSecret))).
+		Watches(&coordinationv1.Lease{}, handler.EnqueueRequestsFromMapFunc(r.pending.requests),
+			builder.WithPredicates(predicate.NewPredicateFuncs(isReport))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)
 }

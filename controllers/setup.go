@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
@@ -20,6 +21,7 @@ import (
 
 	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
 	"github.com/signet-iam/signet/internal/record"
+	"github.com/signet-iam/signet/internal/replicareport"
 	"github.com/signet-iam/signet/internal/signing"
 )
 
@@ -104,7 +106,11 @@ func (o *Options) Validate() error {
 // them but to upgrade an earlier Signet's status ownership (status ownership is the API server's business, through server-side
 // apply), and on objects Signet writes with apply they are as large as the
 // rest of the object.
-func CacheOptions() cache.Options {
+//
+// Leases are cached only in the Signet namespace and only the replica
+// reports (docs/design/0029-replica-reports.md), which the manager may
+// watch there and nowhere else.
+func CacheOptions(signetNamespace string) cache.Options {
 	req, err := labels.NewRequirement(record.LabelComponent, selection.Exists, nil)
 	if err != nil {
 		panic(err)
@@ -112,6 +118,10 @@ func CacheOptions() cache.Options {
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Label: labels.NewSelector().Add(*req)},
+			&coordinationv1.Lease{}: {
+				Label:      labels.SelectorFromSet(labels.Set{record.LabelComponent: replicareport.Component}),
+				Namespaces: map[string]cache.Config{signetNamespace: {}},
+			},
 			// Except the entries by which an earlier Signet owns a
 			// ClientCredential status, until upgradeStatusOwnership has
 			// moved them: then none is left.
@@ -153,6 +163,11 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		"keys": keys.SetupWithManager,
 		"serviceaccount": (&ServiceAccountReconciler{
 			Client: mgr.GetClient(), Clock: clk, MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+			Namespace: o.SignetNamespace,
+		}).SetupWithManager,
+		"propagation": (&PropagationReconciler{
+			Client: mgr.GetClient(), Clock: clk, MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+			Namespace: o.SignetNamespace,
 		}).SetupWithManager,
 		"accessrule": (&AccessRuleReconciler{
 			Client: mgr.GetClient(), Clock: clk, MaxConcurrentReconciles: o.MaxConcurrentReconciles,
@@ -164,6 +179,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		if err := setup(mgr); err != nil {
 			return fmt.Errorf("setting up the %s controller: %w", name, err)
 		}
+	}
+	if err := mgr.Add(&reportSweeper{client: mgr.GetClient(), clock: clk, ns: o.SignetNamespace, interval: 10 * time.Minute}); err != nil {
+		return err
 	}
 	return mgr.Add(&recordSweeper{client: mgr.GetClient(), reader: mgr.GetAPIReader(), clock: clk, ns: o.SignetNamespace, interval: o.RecordSweepInterval})
 }

@@ -66,6 +66,12 @@ func TestStatusWrittenByAnEarlierSignetIsTakenOver(t *testing.T) {
 	h := newHarness(t)
 	cc := h.readyCredential("svc", iamv1.APIKeyType, nil)
 	g := h.g
+	// An earlier Signet knew no Propagated condition: patch over a status
+	// where it has settled (no token server reports here), so that the
+	// merge patch below leaves it as the propagation controller wrote it.
+	h.waitFor(cc, func(g Gomega, cc *iamv1.ClientCredential) {
+		expectCondition(g, cc.Status.Conditions, iamv1.PropagatedCondition, metav1.ConditionFalse, iamv1.NoReplicasReason)
+	})
 
 	base := cc.DeepCopy()
 	meta.SetStatusCondition(&cc.Status.Conditions, metav1.Condition{Type: iamv1.StalledCondition, Status: metav1.ConditionTrue,

@@ -129,7 +129,7 @@ func (h *harness) startManager() { h.startManagerAs(env.Config, false) }
 // leader election on a Lease in the Signet namespace.
 func (h *harness) startManagerAs(cfg *rest.Config, leaderElect bool) {
 	h.t.Helper()
-	cacheOpts := CacheOptions()
+	cacheOpts := CacheOptions(h.signetNS)
 	cacheOpts.DefaultNamespaces = map[string]cache.Config{h.ns: {}, h.signetNS: {}}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  testenv.Scheme(),

@@ -315,7 +315,14 @@ type ClientCredentialStatus struct {
 	// +optional
 	PreviousSecretValidUntil *metav1.Time `json:"previousSecretValidUntil,omitempty"`
 
-	// conditions: Ready; Reconciling, Stalled and ExpiringSoon only while True.
+	// propagation says how many token-server replicas have applied the
+	// credential's current generation, and how long that took. The
+	// Propagated condition is True once all of them have.
+	// +optional
+	Propagation *Propagation `json:"propagation,omitempty"`
+
+	// conditions: Ready and Propagated; Reconciling, Stalled and
+	// ExpiringSoon only while True.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -326,6 +333,21 @@ type ClientCredentialStatus struct {
 	// observedGeneration is the generation the status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// Propagation is how far a change has reached the token-server replicas
+// (docs/revocation.md, "Confirmed propagation").
+type Propagation struct {
+	// replicas is the number of token-server replicas reporting.
+	Replicas int32 `json:"replicas"`
+	// applied is the number of them that have applied the current
+	// generation.
+	Applied int32 `json:"applied"`
+	// latency is the time from the change (when the manager first saw the
+	// generation) to the last replica's acknowledgement; set once every
+	// replica has applied it.
+	// +optional
+	Latency *metav1.Duration `json:"latency,omitempty"`
 }
 
 // ClientCredential is a credential of a ServiceAccount: a client secret, an

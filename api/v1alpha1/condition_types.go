@@ -24,6 +24,11 @@ const (
 	// whose current secret expires within the warning window (a third of its
 	// validity, at most seven days).
 	ExpiringSoonCondition = "ExpiringSoon"
+
+	// PropagatedCondition is True once every live token-server replica has
+	// applied the object's current generation (its observedGeneration);
+	// False says how many have. See docs/revocation.md.
+	PropagatedCondition = "Propagated"
 )
 
 // Reasons used in conditions and Events. CamelCase, stable: alerts and
@@ -66,6 +71,16 @@ const (
 	InvalidClaimsReason = "InvalidClaims"
 	// KeysNotReadyReason: the hash key or signing keys are not yet available.
 	KeysNotReadyReason = "KeysNotReady"
+
+	// PropagatedReason: every live token-server replica applied the change.
+	PropagatedReason = "Propagated"
+	// PropagatingReason: some live replicas have not yet applied it.
+	PropagatingReason = "Propagating"
+	// RecordPendingReason: the credential record does not hold the current
+	// generation yet.
+	RecordPendingReason = "RecordPending"
+	// NoReplicasReason: no token-server replica is reporting.
+	NoReplicasReason = "NoReplicas"
 )
 
 // Event reasons that are not also condition reasons.

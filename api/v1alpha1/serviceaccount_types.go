@@ -73,7 +73,13 @@ type ServiceAccountStatus struct {
 	// +optional
 	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
 
-	// conditions: Ready, and Reconciling or Stalled while they are True.
+	// propagation says how many token-server replicas have applied the
+	// account's current generation to every credential of the account.
+	// +optional
+	Propagation *Propagation `json:"propagation,omitempty"`
+
+	// conditions: Ready and Propagated, and Reconciling or Stalled while
+	// they are True.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -101,7 +101,7 @@ func run() error {
 		RenewDeadline:                 &renewDeadline,
 		RetryPeriod:                   &retryPeriod,
 		GracefulShutdownTimeout:       ptr(30 * time.Second),
-		Cache:                         controllers.CacheOptions(),
+		Cache:                         controllers.CacheOptions(opts.SignetNamespace),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)

@@ -29,17 +29,24 @@ func TestOptions(t *testing.T) {
 		edit func(*options)
 		ok   bool
 	}{
-		"loopback without TLS is allowed":           {func(o *options) {}, true},
-		"IPv6 loopback without TLS is allowed":      {func(o *options) { o.listen = "[::1]:8080" }, true},
-		"localhost without TLS is allowed":          {func(o *options) { o.listen = "localhost:8080" }, true},
-		"all interfaces without TLS are refused":    {func(o *options) { o.listen = ":8080" }, false},
-		"a routable address without TLS is refused": {func(o *options) { o.listen = "10.0.0.1:8080" }, false},
-		"a routable address with TLS is allowed":    {func(o *options) { o.listen, o.tlsCertFile, o.tlsKeyFile = ":8443", "c", "k" }, true},
-		"a certificate without its key is refused":  {func(o *options) { o.tlsCertFile = "c" }, false},
-		"a missing issuer is refused":               {func(o *options) { o.issuer = "" }, false},
-		"a relative issuer is refused":              {func(o *options) { o.issuer = "/signet" }, false},
-		"an issuer with a query is refused":         {func(o *options) { o.issuer = "https://x/?a=b" }, false},
-		"an empty namespace is refused":             {func(o *options) { o.namespace = "" }, false},
+		"loopback without TLS is allowed":            {func(o *options) {}, true},
+		"IPv6 loopback without TLS is allowed":       {func(o *options) { o.listen = "[::1]:8080" }, true},
+		"localhost without TLS is allowed":           {func(o *options) { o.listen = "localhost:8080" }, true},
+		"all interfaces without TLS are refused":     {func(o *options) { o.listen = ":8080" }, false},
+		"a routable address without TLS is refused":  {func(o *options) { o.listen = "10.0.0.1:8080" }, false},
+		"a routable address with TLS is allowed":     {func(o *options) { o.listen, o.tlsCertFile, o.tlsKeyFile = ":8443", "c", "k" }, true},
+		"a certificate without its key is refused":   {func(o *options) { o.tlsCertFile = "c" }, false},
+		"a missing issuer is refused":                {func(o *options) { o.issuer = "" }, false},
+		"a relative issuer is refused":               {func(o *options) { o.issuer = "/signet" }, false},
+		"an issuer with a query is refused":          {func(o *options) { o.issuer = "https://x/?a=b" }, false},
+		"an empty namespace is refused":              {func(o *options) { o.namespace = "" }, false},
+		"the report flags' defaults are allowed":     {func(o *options) { o.reportInterval, o.reportTimeout = time.Second, 15*time.Second }, true},
+		"a report timeout under a second is refused": {func(o *options) { o.reportTimeout = 500 * time.Millisecond }, false},
+		"a report timeout over 5m is refused":        {func(o *options) { o.reportTimeout = 10 * time.Minute }, false},
+		"a report timeout under two intervals is refused": {func(o *options) {
+			o.reportInterval, o.reportTimeout = 5*time.Second, 8*time.Second
+		}, false},
+		"a negative report interval is refused": {func(o *options) { o.reportInterval = -time.Second }, false},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

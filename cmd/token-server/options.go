@@ -24,6 +24,9 @@ type options struct {
 	verbose         bool
 	kubeTokenFile   string
 	kubeCAFile      string
+	replicaName     string
+	reportInterval  time.Duration
+	reportTimeout   time.Duration
 }
 
 func (o *options) bindFlags(fs *flag.FlagSet) {
@@ -41,6 +44,9 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.verbose, "v", false, "Log at debug level.")
 	fs.StringVar(&o.kubeTokenFile, "kube-token-file", "", "Authenticate to the in-cluster API server with the ServiceAccount token in this file, re-read as it changes, instead of the Pod's automounted token. The chart's sidecar layout sets it: the manager writes a token of the token server's own account there.")
 	fs.StringVar(&o.kubeCAFile, "kube-ca-file", "", "CA bundle of the API server, with --kube-token-file.")
+	fs.StringVar(&o.replicaName, "replica-name", "", "Name of this replica in its report Lease (signet-report-<name>). Default: the host name, which is the Pod name in Kubernetes.")
+	fs.DurationVar(&o.reportInterval, "report-interval", time.Second, "Least time between two writes of this replica's report (what it applied, last uses of previous secrets); it is written only when it changed, and every third of --report-timeout to stay counted.")
+	fs.DurationVar(&o.reportTimeout, "report-timeout", 15*time.Second, "How long after its last write this replica's report counts; a replica silent for longer no longer holds back Propagated (1s to 5m).")
 }
 
 func (o *options) logLevel() slog.Level {
@@ -65,6 +71,10 @@ func (o *options) validate() error {
 		return errors.New("--kube-api-qps and --kube-api-burst must not be negative")
 	case (o.tlsCertFile == "") != (o.tlsKeyFile == ""):
 		return errors.New("--tls-cert-file and --tls-key-file go together")
+	case o.reportInterval < 0 || o.reportTimeout < 0:
+		return errors.New("--report-interval and --report-timeout must not be negative")
+	case o.reportTimeout != 0 && (o.reportTimeout < time.Second || o.reportTimeout > 5*time.Minute || o.reportTimeout < 2*o.reportInterval):
+		return errors.New("--report-timeout must be between 1s and 5m and at least twice --report-interval")
 	case o.kubeCAFile != "" && o.kubeTokenFile == "":
 		return errors.New("--kube-ca-file needs --kube-token-file")
 	case !o.tls() && !isLoopback(o.listen):

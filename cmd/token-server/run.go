@@ -57,6 +57,20 @@ func run(ctx context.Context, o options, restCfg *rest.Config, log *slog.Logger,
 	}
 	idx := index.New()
 	watcher := kube.NewWatcher(client, o.namespace, idx, log)
+	identity, err := os.Hostname()
+	if err != nil || identity == "" {
+		identity = "token-server"
+	}
+	replica := o.replicaName
+	if replica == "" {
+		replica = identity
+	}
+	reporter := &kube.Reporter{
+		Client: client, Namespace: o.namespace, Replica: replica, Log: log,
+		Interval: o.reportInterval, Timeout: o.reportTimeout,
+		Ready: watcher.SecretsApplied, InGrace: inGrace(idx),
+	}
+	watcher.OnApplied(reporter.Applied)
 	srv, err := tokenserver.New(tokenserver.Config{
 		Issuer: o.issuer, DefaultAudience: o.defaultAudience,
 		Index: idx, Source: watcher, Log: log,
@@ -67,6 +81,7 @@ func run(ctx context.Context, o options, restCfg *rest.Config, log *slog.Logger,
 			Keys:     &jwks.Cache{Client: &http.Client{Timeout: 10 * time.Second}},
 			Reviewer: &kube.Reviewer{Client: client},
 		},
+		PreviousSecretUsed: reporter.PreviousSecretUsed,
 	})
 	if err != nil {
 		return err
@@ -76,12 +91,9 @@ func run(ctx context.Context, o options, restCfg *rest.Config, log *slog.Logger,
 	if err := watcher.Start(ctx); err != nil {
 		return err
 	}
+	g.Go(func() error { return reporter.Run(ctx) })
 	gc := &kube.Collector{Client: client, Namespace: o.namespace, Log: log, Interval: o.gcInterval}
 	// One elected replica collects; the Lease also survives it crashing.
-	identity, err := os.Hostname()
-	if err != nil || identity == "" {
-		identity = "token-server"
-	}
 	identity += "_" + string(uuid.NewUUID())
 	g.Go(func() error { return gc.RunElected(ctx, identity) })
 
@@ -110,6 +122,23 @@ func run(ctx context.Context, o options, restCfg *rest.Config, log *slog.Logger,
 		ready(mainLn.Addr(), probeAddr)
 	}
 	return g.Wait()
+}
+
+// inGrace reports whether a client's record still accepts a previous
+// secret, so that the report drops uses that no longer matter.
+func inGrace(idx *index.Index) func(clientID string, now time.Time) bool {
+	return func(clientID string, now time.Time) bool {
+		rec := idx.Record(clientID)
+		if rec == nil {
+			return false
+		}
+		for _, s := range rec.AcceptedSecrets(now) {
+			if s.NotAfter != nil {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // listen opens the main listener, with TLS from a certificate that is

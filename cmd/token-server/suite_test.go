@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,6 +104,9 @@ func newClient(t *testing.T, fx *fixture.Fixture, typ, name string, scopes ...st
 	return cl
 }
 
+// replicaSeq numbers the instances' replica names.
+var replicaSeq atomic.Int64
+
 // instance is one running token server.
 type instance struct {
 	url, probeURL string
@@ -120,8 +125,9 @@ func start(t *testing.T, cfg *rest.Config, ns string, edit func(*options)) *inst
 
 func startNoWait(t *testing.T, cfg *rest.Config, ns string, edit func(*options)) *instance {
 	t.Helper()
+	// Every instance reports under its own name, as Pods do.
 	o := options{namespace: ns, issuer: testIssuer, listen: "127.0.0.1:0", probeListen: "127.0.0.1:0",
-		gcInterval: time.Hour, shutdownTimeout: 5 * time.Second}
+		gcInterval: time.Hour, shutdownTimeout: 5 * time.Second, replicaName: fmt.Sprintf("replica-%d", replicaSeq.Add(1))}
 	if edit != nil {
 		edit(&o)
 	}

@@ -64,6 +64,8 @@ type Options struct {
 	// it is not built yet (make dev's first run builds it in the
 	// background); StartControllerManager starts it later.
 	ControllerManagerLater bool
+	// TokenServerArgs are extra flags for every token-server replica.
+	TokenServerArgs []string
 }
 
 // Environment is a running Signet.
@@ -313,8 +315,21 @@ func (e *Environment) tokenServerCommand(listen, apiHost, tokenFile, caFile stri
 		"--listen=" + listen,
 		"--kube-token-file=" + tokenFile,
 		"--kube-ca-file=" + caFile,
+		// Replicas share a host here, so the host name cannot tell their
+		// reports apart as it does for Pods.
+		"--replica-name=" + ReplicaName(listen),
 	}
-	return env, args, nil
+	return env, append(args, e.opts.TokenServerArgs...), nil
+}
+
+// ReplicaName is the report name of the replica listening on listen:
+// "replica-" and its port.
+func ReplicaName(listen string) string {
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil || port == "" {
+		return "replica"
+	}
+	return "replica-" + port
 }
 
 // TokenServerCredentials returns the files the token servers authenticate

@@ -24,10 +24,10 @@ import (
 )
 
 // PropagatedCondition is the condition a ClientCredential carries once every
-// token-server replica has applied its latest record. Clusters whose
-// manager does not report propagation never set it; status and revoke
-// --wait say so instead of guessing.
-const PropagatedCondition = "Propagated"
+// token-server replica has applied its current generation
+// (docs/revocation.md). Clusters whose manager predates it never set it;
+// status and revoke --wait say so instead of guessing.
+const PropagatedCondition = iamv1.PropagatedCondition
 
 type statusOptions struct {
 	*options

@@ -122,6 +122,17 @@ type Record struct {
 	// Federation is which workload tokens a Federated client presents in
 	// place of a secret. Set for Federated records only (version 3).
 	Federation *Federation `json:"federation,omitempty"`
+
+	// Generation and AccountGeneration are the metadata.generation of the
+	// ClientCredential and of the ServiceAccount (0 while absent) the
+	// record was compiled from, and ChangedAt is when the manager first
+	// compiled it for that pair. The manager compares them with the
+	// objects to decide Propagated (docs/design/0029-replica-reports.md);
+	// the token server does not read them, so older ones ignore them and
+	// the format version does not change.
+	Generation        int64      `json:"generation,omitempty"`
+	AccountGeneration int64      `json:"accountGeneration,omitempty"`
+	ChangedAt         *time.Time `json:"changedAt,omitempty"`
 }
 
 // Federation is a Federated credential's trust, as in the ClientCredential's

@@ -152,3 +152,23 @@ func sourceIP(r *http.Request) string {
 	}
 	return host
 }
+
+// sourceKey carries the source address of a request to the authenticator.
+type sourceKey struct{}
+
+// withSource is r's context carrying its source address, for the report of
+// previous-secret uses.
+func withSource(r *http.Request) context.Context {
+	return context.WithValue(r.Context(), sourceKey{}, sourceIP(r))
+}
+
+// previousSecretUsed adapts report to the authenticator's hook.
+func previousSecretUsed(report func(clientID, source string)) func(context.Context, string) {
+	if report == nil {
+		return nil
+	}
+	return func(ctx context.Context, clientID string) {
+		source, _ := ctx.Value(sourceKey{}).(string)
+		report(clientID, source)
+	}
+}

@@ -72,6 +72,10 @@ type Config struct {
 	// keys of other issuers fetched with http.DefaultClient's transport and
 	// the cluster's own tokens refused (no TokenReviewer).
 	Federation *clientauth.Federation
+	// PreviousSecretUsed, when set, is told of each authentication with a
+	// previous secret in grace and the source address it came from. It
+	// must not block: it runs on the request path.
+	PreviousSecretUsed func(clientID, source string)
 }
 
 // Server serves the endpoints. Create it with New.
@@ -116,7 +120,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:    cfg,
 		prefix: strings.TrimSuffix(u.Path, "/"),
 		auth: &clientauth.Authenticator{Index: cfg.Index, Issuer: cfg.Issuer, Replay: cfg.Ledger, Now: cfg.Now,
-			Federation: cfg.Federation},
+			Federation: cfg.Federation, PreviousSecretUsed: previousSecretUsed(cfg.PreviousSecretUsed)},
 		limiter: ratelimit.New(limits),
 
 		verified: accesstoken.NewCache(introspectionCacheSize),

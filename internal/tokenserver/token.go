@@ -116,7 +116,7 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request, f form.Values, a 
 		use *clientauth.Use
 	)
 	if fl == nil {
-		rec, use, fl = s.auth.Check(r.Context(), creds)
+		rec, use, fl = s.auth.Check(withSource(r), creds)
 	}
 	if fl == nil {
 		a.authenticated, a.clientID, a.subject = true, rec.ClientID, rec.Subject

@@ -57,9 +57,12 @@ func run(m *testing.M) (int, error) {
 		TokenServerBin: tokenServer,
 		Listen:         "127.0.0.1:0",
 		ManagerMetrics: "127.0.0.1:0",
-		// Two replicas, so that revocation is checked on every replica
-		// (SECURITY.md 18); the other tests use the first.
-		TokenServers: 2,
+		// Three replicas, so that revocation is checked on every replica
+		// (SECURITY.md 18) and Propagated counts them; the other tests use
+		// the first. A short report timeout lets the propagation test see
+		// a paused replica drop out of the set quickly.
+		TokenServers:    3,
+		TokenServerArgs: []string{"--report-timeout=10s"},
 	})
 	if err != nil {
 		return 1, err

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -115,18 +116,21 @@ func TestPluginTokenStatusInspect(t *testing.T) {
 		}
 	})
 	t.Run("status", func(t *testing.T) {
+		kubectl(t, "wait", "-n", ns, "clientcredentials.iam.signet.dev/automation-gateway", "--for=condition=Propagated", "--timeout=30s")
 		out := mustSignet(t, "-n", ns, "status", "automation-gateway")
 		for _, want := range []string{
 			"ServiceAccount " + ns + "/automation-gateway: True",
 			"automation:execute automation:read",
 			"https://automation-studio.example.com",
 			first["client_id"],
-			"not reported",
-			"does not report it",
+			"PROPAGATED",
 		} {
 			if !strings.Contains(out, want) {
 				t.Errorf("status lacks %q:\n%s", want, out)
 			}
+		}
+		if !regexp.MustCompile(`(?m)^\s+automation-gateway\s+ClientSecret\s.*\sTrue$`).MatchString(out) || strings.Contains(out, "does not report it") {
+			t.Errorf("status does not show the credential Propagated:\n%s", out)
 		}
 		if strings.Contains(out, first["client_secret"]) {
 			t.Fatal("status printed the client secret")
@@ -191,21 +195,16 @@ func TestPluginTokenStatusInspect(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %s", err, errOut)
 		}
-		if strings.TrimSpace(out) != "clientcredential.iam.signet.dev/automation-gateway" || !strings.Contains(errOut, "does not report propagation") {
+		if strings.TrimSpace(out) != "clientcredential.iam.signet.dev/automation-gateway" || errOut != "" {
 			t.Errorf("revoke --wait: stdout %q, stderr %q", out, errOut)
 		}
-		// revoke --wait returned after the manager applied it; the token
-		// server follows within a second.
-		waitFor(t, 5*time.Second, "the revoked credential refused", func() error {
-			_, errOut, err := kubectlSignet(t, "-n", ns, "token", "automation-gateway")
-			if err == nil {
-				return errors.New("still issued a token")
-			}
-			if strings.Contains(errOut, "invalid_client") || strings.Contains(errOut, "holds no") {
-				return nil
-			}
-			return fmt.Errorf("unexpected refusal: %s", errOut)
-		})
+		// revoke --wait returned once the revocation was Propagated: the
+		// token server refuses the credential at once.
+		if _, errOut, err := kubectlSignet(t, "-n", ns, "token", "automation-gateway"); err == nil {
+			t.Error("a token was issued after revoke --wait returned")
+		} else if !strings.Contains(errOut, "invalid_client") && !strings.Contains(errOut, "holds no") {
+			t.Errorf("unexpected refusal: %s", errOut)
+		}
 	})
 }
 

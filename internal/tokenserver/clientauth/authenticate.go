@@ -27,6 +27,10 @@ type Authenticator struct {
 	// Federation checks the workload tokens of Federated clients; nil
 	// refuses them.
 	Federation *Federation
+	// PreviousSecretUsed, when set, is told of every authentication with
+	// a previous secret in grace (the replica report's last use; see
+	// docs/design/0029-replica-reports.md). It must not block.
+	PreviousSecretUsed func(ctx context.Context, clientID string)
 }
 
 // Authenticate returns the record of the client that c proves to be, or
@@ -50,15 +54,16 @@ func (a *Authenticator) Authenticate(ctx context.Context, c Credentials) (*recor
 func (a *Authenticator) Check(ctx context.Context, c Credentials) (*record.Record, *Use, *Failure) {
 	now := a.Now()
 	var (
-		rec *record.Record
-		use *Use
-		f   *Failure
+		rec      *record.Record
+		use      *Use
+		f        *Failure
+		previous bool
 	)
 	switch c.Method {
 	case MethodBasic, MethodPost:
-		rec, f = a.clientSecret(c, now)
+		rec, previous, f = a.clientSecret(c, now)
 	case MethodAPIKey:
-		rec, f = a.apiKey(c, now)
+		rec, previous, f = a.apiKey(c, now)
 	case MethodJWT:
 		if a.isFederated(c) {
 			rec, f = a.federated(ctx, c, now)
@@ -77,7 +82,32 @@ func (a *Authenticator) Check(ctx context.Context, c Credentials) (*record.Recor
 		f.Basic = c.Method == MethodBasic
 		return nil, nil, f
 	}
+	if previous && a.PreviousSecretUsed != nil {
+		a.PreviousSecretUsed(ctx, rec.ClientID)
+	}
 	return rec, use, nil
+}
+
+// matchSecret finds which accepted secret of rec satisfies match, and
+// whether it is a previous one (in grace).
+func matchSecret(rec *record.Record, now time.Time, match func(hash string) bool) (via *record.Record, previous, ok bool) {
+	var matched string
+	via, ok = rec.MatchSecret(now, func(hash string) bool {
+		if match(hash) {
+			matched = hash
+			return true
+		}
+		return false
+	})
+	if !ok {
+		return nil, false, false
+	}
+	for _, s := range rec.Secrets {
+		if s.Hash == matched {
+			return via, s.NotAfter != nil, true
+		}
+	}
+	return via, false, true
 }
 
 // isFederated tells a Federated client's workload token from a
@@ -126,49 +156,49 @@ func (a *Authenticator) lookup(clientID, typ string) (*record.Record, *Failure) 
 
 func copyFailure(f *Failure) *Failure { c := *f; return &c }
 
-func (a *Authenticator) clientSecret(c Credentials, now time.Time) (*record.Record, *Failure) {
+func (a *Authenticator) clientSecret(c Credentials, now time.Time) (*record.Record, bool, *Failure) {
 	rec, f := a.lookup(c.ClientID, record.TypeClientSecret)
 	if f != nil {
-		return nil, f
+		return nil, false, f
 	}
 	hasher := a.Index.Hasher()
 	if hasher == nil {
-		return nil, fail(CodeUnavailable, ReasonNotReady, "the server has not loaded its keys yet")
+		return nil, false, fail(CodeUnavailable, ReasonNotReady, "the server has not loaded its keys yet")
 	}
 	if credential.CheckSecret(credential.ClientSecretKind, c.Secret) != nil {
-		return nil, fail(CodeInvalidClient, ReasonMalformedSecret, "client authentication failed")
+		return nil, false, fail(CodeInvalidClient, ReasonMalformedSecret, "client authentication failed")
 	}
-	if via, ok := rec.MatchSecret(now, func(hash string) bool {
+	if via, previous, ok := matchSecret(rec, now, func(hash string) bool {
 		ok, _ := hasher.Verify(credential.SecretDomain, c.Secret, hash)
 		return ok
 	}); ok {
-		return via, nil
+		return via, previous, nil
 	}
-	return nil, fail(CodeInvalidClient, ReasonWrongSecret, "client authentication failed")
+	return nil, false, fail(CodeInvalidClient, ReasonWrongSecret, "client authentication failed")
 }
 
 // apiKey finds the record by the key's hash under each hash key, then
 // confirms the match is a hash still accepted, comparing in constant time.
-func (a *Authenticator) apiKey(c Credentials, now time.Time) (*record.Record, *Failure) {
+func (a *Authenticator) apiKey(c Credentials, now time.Time) (*record.Record, bool, *Failure) {
 	hasher := a.Index.Hasher()
 	if hasher == nil {
-		return nil, fail(CodeUnavailable, ReasonNotReady, "the server has not loaded its keys yet")
+		return nil, false, fail(CodeUnavailable, ReasonNotReady, "the server has not loaded its keys yet")
 	}
 	if credential.CheckSecret(credential.APIKeyKind, c.Secret) != nil {
-		return nil, fail(CodeInvalidClient, ReasonMalformedSecret, "the API key is not valid")
+		return nil, false, fail(CodeInvalidClient, ReasonMalformedSecret, "the API key is not valid")
 	}
 	rec, matched := a.Index.RecordByAPIKeyHash(hasher.HashAll(credential.SecretDomain, c.Secret))
 	if rec == nil {
-		return nil, fail(CodeInvalidClient, ReasonWrongSecret, "the API key is not valid")
+		return nil, false, fail(CodeInvalidClient, ReasonWrongSecret, "the API key is not valid")
 	}
-	if via, ok := rec.MatchSecret(now, func(hash string) bool {
+	if via, previous, ok := matchSecret(rec, now, func(hash string) bool {
 		if hash != matched {
 			return false
 		}
 		ok, err := hasher.Verify(credential.SecretDomain, c.Secret, hash)
 		return ok && err == nil
 	}); ok {
-		return via, nil
+		return via, previous, nil
 	}
-	return nil, fail(CodeInvalidClient, ReasonWrongSecret, "the API key is not valid")
+	return nil, false, fail(CodeInvalidClient, ReasonWrongSecret, "the API key is not valid")
 }

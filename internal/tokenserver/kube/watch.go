@@ -49,6 +49,10 @@ type Watcher struct {
 	changed   time.Time
 	lastSync  time.Time
 	onChange  func(connected bool)
+	// onApplied receives the resourceVersion of each Secret event once
+	// the index applied it; secretsApplied reports when the first list was.
+	onApplied      func(resourceVersion string)
+	secretsApplied func() bool
 }
 
 // NewWatcher returns a Watcher; Start runs it.
@@ -84,15 +88,29 @@ func (w *Watcher) informer(selector string, pick func(informers.SharedInformerFa
 // becomes reachable or unreachable. Call before Start.
 func (w *Watcher) OnConnectionChange(f func(connected bool)) { w.onChange = f }
 
+// OnApplied registers a function called with the resourceVersion of each
+// Secret event after the index applied it: the replica report's applied
+// version. Call before Start.
+func (w *Watcher) OnApplied(f func(resourceVersion string)) { w.onApplied = f }
+
+// SecretsApplied reports whether the index applied the first list of
+// Secrets; before, the highest resourceVersion applied means nothing, as a
+// list arrives in key order. False before Start.
+func (w *Watcher) SecretsApplied() bool {
+	return w.secretsApplied != nil && w.secretsApplied()
+}
+
 // Start runs the informers and the connection probe until ctx ends.
 func (w *Watcher) Start(ctx context.Context) error {
-	if _, err := w.secrets.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	reg, err := w.secrets.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { w.applySecret(obj) },
 		UpdateFunc: func(_, obj any) { w.applySecret(obj) },
 		DeleteFunc: w.deleteSecret,
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
+	w.secretsApplied = reg.HasSynced
 	if _, err := w.revoked.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    w.applyRevoked,
 		UpdateFunc: func(_, obj any) { w.applyRevoked(obj) },
@@ -174,6 +192,13 @@ func (w *Watcher) applySecret(obj any) {
 		// which never include Secret contents.
 		w.log.Error("Ignoring a Secret that does not parse", "secret", s.Name, "error", err.Error())
 	}
+	w.applied(s)
+}
+
+func (w *Watcher) applied(s *corev1.Secret) {
+	if w.onApplied != nil {
+		w.onApplied(s.ResourceVersion)
+	}
 }
 
 func (w *Watcher) deleteSecret(obj any) {
@@ -182,6 +207,7 @@ func (w *Watcher) deleteSecret(obj any) {
 	}
 	if s, ok := obj.(*corev1.Secret); ok {
 		w.index.DeleteSecret(s)
+		w.applied(s)
 	}
 }
 
