@@ -16,6 +16,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/resourceversion"
 
 	"github.com/signet-iam/signet/internal/credential"
 	"github.com/signet-iam/signet/internal/record"
@@ -38,7 +39,11 @@ type Index struct {
 	// token presented without client_id finds its credential.
 	federated map[string][]string
 	keys      *signing.KeySet
-	hasher    *credential.Hasher
+	// keysVersion is the resourceVersion of the key set Secret applied,
+	// so that an older copy arriving later (from a watch that resumes
+	// behind the connection probe's read) never replaces a newer one.
+	keysVersion string
+	hasher      *credential.Hasher
 	// revoked maps the jti of a token revoked through /revoke to its exp.
 	revoked map[string]time.Time
 	// ledgerRevoked lists, per client_id, the jtis in revoked that came
@@ -89,8 +94,11 @@ func (x *Index) ApplySecret(s *corev1.Secret) error {
 			return err
 		}
 		x.mu.Lock()
-		x.keys = ks
-		x.mu.Unlock()
+		defer x.mu.Unlock()
+		if older(s.ResourceVersion, x.keysVersion) {
+			return nil
+		}
+		x.keys, x.keysVersion = ks, s.ResourceVersion
 	case record.ComponentHashKey:
 		h, err := record.HasherFromSecret(s.Data)
 		if err != nil {
@@ -118,6 +126,13 @@ func (x *Index) DeleteSecret(s *corev1.Secret) {
 	default:
 		x.removeRecordLocked(s.Name)
 	}
+}
+
+// older reports whether resourceVersion a is known to precede b; versions
+// that cannot be compared (absent, as in tests, or not numbers) are not.
+func older(a, b string) bool {
+	c, err := resourceversion.CompareResourceVersion(a, b)
+	return err == nil && c < 0
 }
 
 func component(s *corev1.Secret) string {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -160,18 +161,24 @@ func (w *Watcher) setConnected(ok bool) {
 	}
 }
 
-// probe lists one revoked-token ConfigMap: an authorised, cheap request that
+// probe reads the signing key set: an authorised, cheap request that
 // proves both reachability and that the token server's own RBAC still
-// works.
+// works, and brings a new signing key even while the watches lag.
 func (w *Watcher) probe(ctx context.Context) {
 	t := time.NewTicker(ProbeInterval)
 	defer t.Stop()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := w.client.CoreV1().ConfigMaps(w.namespace).List(pctx, metav1.ListOptions{LabelSelector: RevokedSelector, Limit: 1})
+		keys, err := w.client.CoreV1().Secrets(w.namespace).Get(pctx, record.SigningKeysSecretName, metav1.GetOptions{})
 		cancel()
 		if ctx.Err() != nil {
 			return
+		}
+		switch {
+		case err == nil:
+			w.applyKeys(keys)
+		case apierrors.IsNotFound(err):
+			err = nil // reachable; the manager has not written keys yet
 		}
 		w.setConnected(err == nil)
 		select {
@@ -179,6 +186,23 @@ func (w *Watcher) probe(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// applyKeys applies the key set the probe read. A new signing key is
+// published a lead time before it signs, and every replica must have it by
+// then, however far its watch lags: after the API server was away, a
+// reflector may wait out up to 30 s of back-off before it watches again.
+// The probe's read bounds that to ProbeInterval. The index keeps whichever
+// copy is newer, so the watch, when it catches up, never undoes it. It is
+// not reported as applied: the replica report's version speaks for the
+// watch, which applies every record in order.
+func (w *Watcher) applyKeys(s *corev1.Secret) {
+	if s.Labels[record.LabelComponent] != record.ComponentSigningKeys {
+		return
+	}
+	if err := w.index.ApplySecret(s); err != nil {
+		w.log.Error("Ignoring a Secret that does not parse", "secret", s.Name, "error", err.Error())
 	}
 }
 
