@@ -408,8 +408,11 @@ func (e *Environment) tokenReviewRole() (*rbacv1.ClusterRole, error) {
 	}
 	first, _, _ := strings.Cut(string(data), "\n---")
 	cr := &rbacv1.ClusterRole{}
-	if err := yaml.Unmarshal([]byte(first), cr); err != nil || cr.Kind != "ClusterRole" {
-		return nil, fmt.Errorf("%s: want a ClusterRole first (%v)", path, err)
+	if err := yaml.Unmarshal([]byte(first), cr); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if cr.Kind != "ClusterRole" {
+		return nil, fmt.Errorf("%s: the first document is a %s, want a ClusterRole", path, cr.Kind)
 	}
 	cr.Name = "signet-" + e.Namespace + "-" + cr.Name
 	return cr, nil
