@@ -35,7 +35,7 @@ func kubectlSignet(t *testing.T, args ...string) (string, string, error) {
 		}
 		out, err := exec.Command("go", "build", "-o", filepath.Join(pluginDir, "kubectl-signet"), filepath.Join(root, "cmd", "kubectl-signet")).CombinedOutput()
 		if err != nil {
-			pluginErr = fmt.Errorf("building kubectl-signet: %v\n%s", err, out)
+			pluginErr = fmt.Errorf("building kubectl-signet: %w\n%s", err, out)
 		}
 	})
 	if pluginErr != nil {
@@ -81,7 +81,7 @@ func TestPluginTokenStatusInspect(t *testing.T) {
 	waitFor(t, 10*time.Second, "kubectl signet token", func() error {
 		out, errOut, err := kubectlSignet(t, "-n", ns, "token", "automation-gateway")
 		if err != nil {
-			return fmt.Errorf("%v: %s", err, errOut)
+			return fmt.Errorf("%w: %s", err, errOut)
 		}
 		token = strings.TrimSpace(out)
 		return nil
@@ -185,7 +185,7 @@ func TestPluginTokenStatusInspect(t *testing.T) {
 		waitFor(t, 10*time.Second, "a token with the rotated secret", func() error {
 			_, errOut, err := kubectlSignet(t, "-n", ns, "token", "automation-gateway")
 			if err != nil {
-				return fmt.Errorf("%v: %s", err, errOut)
+				return fmt.Errorf("%w: %s", err, errOut)
 			}
 			return nil
 		})
@@ -230,7 +230,7 @@ spec:
 		waitFor(t, 10*time.Second, "kubectl signet token "+name, func() error {
 			out, errOut, err := kubectlSignet(t, "-n", ns, "token", name)
 			if err != nil {
-				return fmt.Errorf("%v: %s", err, errOut)
+				return fmt.Errorf("%w: %s", err, errOut)
 			}
 			if claims := verify(t, strings.TrimSpace(out)); claims["scope"] != "billing:read" {
 				return fmt.Errorf("claims %v", claims)

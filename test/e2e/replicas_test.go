@@ -281,8 +281,8 @@ func gone(t *testing.T, timeout time.Duration, obj client.Object) time.Duration 
 }
 
 // credentialReady waits until the ClientCredential is Ready for its current
-// generation and returns it.
-func credentialReady(t *testing.T, ns, name string) *iamv1.ClientCredential {
+// generation.
+func credentialReady(t *testing.T, ns, name string) {
 	t.Helper()
 	cc := &iamv1.ClientCredential{}
 	waitFor(t, 30*time.Second, "ClientCredential "+name+" is Ready", func() error {
@@ -294,7 +294,6 @@ func credentialReady(t *testing.T, ns, name string) *iamv1.ClientCredential {
 		}
 		return nil
 	})
-	return cc
 }
 
 // accountReady waits until the ServiceAccount is Ready for its current
