@@ -68,7 +68,7 @@ func TestImageServesTokens(t *testing.T) {
 	runtime := os.Getenv("SIGNET_IMAGE_RUNTIME")
 	var logs fmt.Stringer
 	if runtime == "" || runtime == "podman" {
-		dir := t.TempDir()
+		dir := podmanDir(t)
 		ref, reason := podmanLoad(dir, paths.Archive)
 		switch {
 		case reason == "":
@@ -147,6 +147,34 @@ func credentials(t *testing.T, dir string, uid, gid int) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// podmanDir is a directory for podman's storage, removed once the test and
+// its containers are done. Not t.TempDir: podman run --rm may still be
+// removing the container's files when the test ends, which t.TempDir's
+// cleanup reports as a failure. Registered first, it runs last.
+func podmanDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "signet-image-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = podman(dir, "rm", "--force", "--all").Run()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			err := os.RemoveAll(dir)
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Logf("left %s behind: %v", dir, err)
+				return
+			}
+			time.Sleep(200 * time.Millisecond) // the pace of the retry, not a wait for a condition
+		}
+	})
+	return dir
 }
 
 // podmanLoad loads the OCI archive into podman storage under dir, and runs
