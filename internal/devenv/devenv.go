@@ -119,6 +119,27 @@ func Binaries(root, target string) (manager, tokenServer string, err error) {
 	return filepath.Join(bin, "manager"), filepath.Join(bin, "token-server"), nil
 }
 
+// StartBuilt starts Signet for a test suite or benchmark run by "make
+// target": the binaries make build left in the module's bin/, and its
+// files in a new temporary directory (Dir), which the caller removes or
+// keeps for its logs. opts' other fields are used as given.
+func StartBuilt(ctx context.Context, target string, opts Options) (*Environment, error) {
+	root, err := testenv.ModuleRoot()
+	if err != nil {
+		return nil, err
+	}
+	if opts.ManagerBin, opts.TokenServerBin, err = Binaries(root, target); err != nil {
+		return nil, err
+	}
+	if opts.Dir, err = os.MkdirTemp("", "signet-"+target+"-"); err != nil {
+		return nil, err
+	}
+	return Start(ctx, opts)
+}
+
+// Dir is the directory holding the kubeconfig and the processes' logs.
+func (e *Environment) Dir() string { return e.opts.Dir }
+
 // Start brings everything up and returns once the token server is ready.
 // On error, whatever started is stopped again.
 func Start(ctx context.Context, opts Options) (_ *Environment, err error) {

@@ -81,21 +81,10 @@ func run(m *testing.M) (int, error) {
 	if root, err = testenv.ModuleRoot(); err != nil {
 		return 1, err
 	}
-	manager, tokenServer, err := devenv.Binaries(root, "chaos")
-	if err != nil {
-		return 1, err
-	}
-	dir, err := os.MkdirTemp("", "signet-chaos-")
-	if err != nil {
-		return 1, err
-	}
-	signet, err = devenv.Start(context.Background(), devenv.Options{
-		Dir:            dir,
-		ManagerBin:     manager,
-		TokenServerBin: tokenServer,
-		Listen:         "127.0.0.1:0",
-		TokenServers:   2,
-		Managers:       2,
+	signet, err = devenv.StartBuilt(context.Background(), "chaos", devenv.Options{
+		Listen:       "127.0.0.1:0",
+		TokenServers: 2,
+		Managers:     2,
 		ManagerArgs: []string{
 			"--leader-election-lease-duration=" + leaseDuration.String(),
 			"--leader-election-renew-deadline=" + renewDeadline.String(),
@@ -118,10 +107,10 @@ func run(m *testing.M) (int, error) {
 	<-supervised
 	fmt.Fprintf(os.Stderr, "chaos: managers restarted %d times\n", managerRestarts.Load())
 	if code != 0 {
-		fmt.Fprintln(os.Stderr, "chaos: logs are kept in", dir)
+		fmt.Fprintln(os.Stderr, "chaos: logs are kept in", signet.Dir())
 		return code, nil
 	}
-	_ = os.RemoveAll(dir)
+	_ = os.RemoveAll(signet.Dir())
 	return code, nil
 }
 

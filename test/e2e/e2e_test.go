@@ -43,18 +43,7 @@ func run(m *testing.M) (int, error) {
 	if root, err = testenv.ModuleRoot(); err != nil {
 		return 1, err
 	}
-	manager, tokenServer, err := devenv.Binaries(root, "e2e")
-	if err != nil {
-		return 1, err
-	}
-	dir, err := os.MkdirTemp("", "signet-e2e-")
-	if err != nil {
-		return 1, err
-	}
-	signet, err = devenv.Start(context.Background(), devenv.Options{
-		Dir:            dir,
-		ManagerBin:     manager,
-		TokenServerBin: tokenServer,
+	signet, err = devenv.StartBuilt(context.Background(), "e2e", devenv.Options{
 		Listen:         "127.0.0.1:0",
 		ManagerMetrics: "127.0.0.1:0",
 		// Three replicas, so that revocation is checked on every replica

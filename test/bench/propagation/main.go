@@ -16,10 +16,10 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,7 +29,6 @@ import (
 
 	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
 	"github.com/signet-iam/signet/internal/devenv"
-	"github.com/signet-iam/signet/internal/testenv"
 )
 
 type result struct {
@@ -71,20 +70,7 @@ func main() {
 
 func run(n, replicas, singles int, out string, timeout time.Duration) error {
 	ctx := context.Background()
-	root, err := testenv.ModuleRoot()
-	if err != nil {
-		return err
-	}
-	managerBin, tokenServerBin, err := devenv.Binaries(root, "bench-propagation")
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "signet-bench-propagation-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	env, err := devenv.Start(ctx, devenv.Options{Dir: dir, ManagerBin: managerBin, TokenServerBin: tokenServerBin,
+	env, err := devenv.StartBuilt(ctx, "bench-propagation", devenv.Options{
 		Listen: "127.0.0.1:0", TokenServers: replicas,
 		// The manager's API budget of make bench-controllers: a burst of
 		// revocations is four writes each, which the development default
@@ -93,6 +79,7 @@ func run(n, replicas, singles int, out string, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
+	defer os.RemoveAll(env.Dir())
 	defer env.Stop()
 	c := env.Client
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bench-"}}
@@ -225,31 +212,12 @@ func waitPropagated(ctx context.Context, c client.Client, ns string, n int, sinc
 
 // parallel runs f for 0..n-1 on 16 workers and returns the first error.
 func parallel(n int, f func(i int) error) error {
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		next     = make(chan int)
-	)
-	for range 16 {
-		wg.Go(func() {
-			for i := range next {
-				if err := f(i); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-				}
-			}
-		})
-	}
+	var g errgroup.Group
+	g.SetLimit(16)
 	for i := range n {
-		next <- i
+		g.Go(func() error { return f(i) })
 	}
-	close(next)
-	wg.Wait()
-	return firstErr
+	return g.Wait()
 }
 
 func summarize(ds []time.Duration) percentiles {
