@@ -197,7 +197,7 @@ func ownConditions(conds []metav1.Condition) []metav1.Condition {
 	var own []metav1.Condition
 	for _, c := range conds {
 		switch c.Type {
-		case iamv1.ReadyCondition, iamv1.ReconcilingCondition, iamv1.StalledCondition, iamv1.ExpiringSoonCondition:
+		case iamv1.ReadyCondition, iamv1.ReconcilingCondition, iamv1.StalledCondition, iamv1.ExpiringSoonCondition, iamv1.PreviousSecretInUseCondition:
 			own = append(own, c)
 		}
 	}
@@ -225,6 +225,7 @@ func fillStatus(obj *iamv1.ClientCredential, o *outcome, restartPending bool) {
 	if o.record != nil {
 		st.ExpiresAt = timeOrNil(o.record.ExpiresAt)
 		st.PreviousSecretValidUntil = graceDeadline(o.record, o.now)
+		st.PreviousSecretRetirement = retirementStatus(o.record.PreviousRetired)
 	}
 	// A revoked credential holds no secret, so nothing of it expires.
 	if obj.Spec.Revoked {

@@ -56,7 +56,7 @@ type ClientCredentialReconciler struct {
 // +kubebuilder:rbac:groups=iam.signet.dev,resources=accessrules,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get
-// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=patch
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile observes the credential and everything it depends on, plans

@@ -47,6 +47,9 @@ type snapshot struct {
 	adopting bool
 	// tokenURL and issuer go into the workload Secret.
 	tokenURL, issuer string
+	// consumers is what the replicas and rollout restart targets say about
+	// the consumers of a previous secret; nil when the record holds none.
+	consumers *consumers
 	// generationSeenAt is when the watch first delivered obj's generation;
 	// zero when unknown. It starts the record's ChangedAt.
 	generationSeenAt time.Time
@@ -82,7 +85,10 @@ func (r *ClientCredentialReconciler) observe(ctx context.Context, obj *iamv1.Cli
 	if s.workloadSecret, err = r.currentWorkloadSecret(ctx, obj.Namespace, workloadSecretName(obj)); err != nil {
 		return nil, err
 	}
-	s.clientID, s.recordData, s.handover, err = r.observeIdentity(ctx, obj, clientID)
+	if s.clientID, s.recordData, s.handover, err = r.observeIdentity(ctx, obj, clientID); err != nil {
+		return nil, err
+	}
+	s.consumers, err = r.observeConsumers(ctx, s)
 	return s, err
 }
 

@@ -51,6 +51,10 @@ type outcome struct {
 	// credential or to a Secret Signet did not create.
 	nameTaken bool
 
+	// retired is set when a previous secret stopped being accepted in this
+	// pass: the record keeps when and why, for the status.
+	retired *record.Retirement
+
 	conditions conditionSet
 	notices    []notice
 	// next is the earliest moment time-based work is due.
@@ -303,6 +307,10 @@ func finishRecord(s *snapshot, o *outcome, rec, prev *record.Record) {
 		}
 	}
 	stampGenerations(s, rec, prev, o.now)
+	rec.PreviousRetired = o.retired
+	if rec.PreviousRetired == nil && prev != nil {
+		rec.PreviousRetired = prev.PreviousRetired
+	}
 	o.record = rec
 	data, err := rec.Marshal()
 	o.writeRecord = err != nil || string(data) != string(s.recordData)

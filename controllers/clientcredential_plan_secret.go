@@ -247,11 +247,8 @@ func rollover(s *snapshot, o *outcome, rec *record.Record, previous []material, 
 			if p.notAfter == nil || !issuedSince(p.issuedAt, rec.NotBefore) {
 				continue
 			}
-			if o.now.Before(*p.notAfter) {
+			if keepPrevious(s, o, kept, p) {
 				out = append(out, p)
-				o.schedule(*p.notAfter)
-			} else {
-				o.notify(false, iamv1.GraceEndedReason, "EndGrace", "The previous secret of client_id %s is no longer accepted", s.clientID)
 			}
 		}
 		return out

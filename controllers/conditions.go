@@ -16,6 +16,8 @@ type conditionSet struct {
 	reconciling  *metav1.Condition
 	stalled      *metav1.Condition
 	expiringSoon *metav1.Condition
+	// previousInUse is PreviousSecretInUse, present only while True.
+	previousInUse *metav1.Condition
 }
 
 func condition(condType string, status metav1.ConditionStatus, reason, message string) *metav1.Condition {
@@ -43,6 +45,12 @@ func (c *conditionSet) markStalled(reason, message string) {
 	c.markNotReady(reason, message)
 }
 
+// markPreviousInUse records that a consumer still uses the previous
+// secret. It does not touch Ready: the credential is in force.
+func (c *conditionSet) markPreviousInUse(reason, message string) {
+	c.previousInUse = condition(iamv1.PreviousSecretInUseCondition, metav1.ConditionTrue, reason, message)
+}
+
 // markReconciling records work in progress; kstatus reports InProgress.
 func (c *conditionSet) markReconciling(reason, message string) {
 	c.reconciling = condition(iamv1.ReconcilingCondition, metav1.ConditionTrue, reason, message)
@@ -53,10 +61,11 @@ func (c *conditionSet) markReconciling(reason, message string) {
 // unchanged conditions.
 func (c *conditionSet) apply(conditions *[]metav1.Condition, generation int64) {
 	for condType, cond := range map[string]*metav1.Condition{
-		iamv1.ReadyCondition:        c.ready,
-		iamv1.ReconcilingCondition:  c.reconciling,
-		iamv1.StalledCondition:      c.stalled,
-		iamv1.ExpiringSoonCondition: c.expiringSoon,
+		iamv1.ReadyCondition:               c.ready,
+		iamv1.ReconcilingCondition:         c.reconciling,
+		iamv1.StalledCondition:             c.stalled,
+		iamv1.ExpiringSoonCondition:        c.expiringSoon,
+		iamv1.PreviousSecretInUseCondition: c.previousInUse,
 	} {
 		if cond == nil {
 			if condType != iamv1.ReadyCondition {

@@ -98,7 +98,15 @@ func generation(cc *iamv1.ClientCredential) func(*record.Record) bool {
 // does.
 func (h *harness) report(replica, applied string, timeout time.Duration) {
 	h.t.Helper()
-	want := (&replicareport.Report{Replica: replica, AppliedVersion: applied, RenewTime: time.Now(), Timeout: timeout}).Lease(h.signetNS)
+	h.writeReport(replicareport.Report{Replica: replica, AppliedVersion: applied, Timeout: timeout})
+}
+
+// writeReport writes rep as its replica's report Lease, renewed at the
+// manager's time, as the token server does.
+func (h *harness) writeReport(rep replicareport.Report) {
+	h.t.Helper()
+	rep.RenewTime = h.clock.Now()
+	want := rep.Lease(h.signetNS)
 	h.g.Eventually(func() error {
 		err := k8s.Create(h.ctx, want.DeepCopy())
 		if !apierrors.IsAlreadyExists(err) {

@@ -81,12 +81,17 @@ func TestManagerRunsWithItsGeneratedRBAC(t *testing.T) {
 	for what, obj := range map[string]client.Object{
 		"read ConfigMaps":             &corev1.ConfigMap{},
 		"read Pods":                   &corev1.Pod{},
-		"read Deployments":            &appsv1.Deployment{},
 		"change its own ClusterRoles": &rbacv1.ClusterRole{},
 	} {
 		err := as.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "any"}, obj)
 		g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "the manager may %s: %v", what, err)
 	}
+	// It reads a rollout restart target by name (retirement WhenUnused
+	// waits for its rollout), but may not list or watch workloads.
+	err = as.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "any"}, &appsv1.Deployment{})
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the manager must be able to read a Deployment by name: %v", err)
+	err = as.List(h.ctx, &appsv1.DeploymentList{}, client.InNamespace(h.ns))
+	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "the manager may list Deployments: %v", err)
 	err = as.Create(h.ctx, &iamv1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "made-by-manager"}})
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "the manager may create ServiceAccounts: %v", err)
 }

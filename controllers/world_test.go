@@ -39,6 +39,9 @@ type world struct {
 	recordUIDs map[string]string
 	// notices are the Events of the last reconcile.
 	notices []notice
+	// consumers is what observe would read from the replica reports and
+	// the rollout restart targets while the record holds a previous secret.
+	consumers *consumers
 }
 
 const worldNS = "tenant"
@@ -163,6 +166,9 @@ func (w *world) snapshot() *snapshot {
 	}
 	if w.workload != nil {
 		s.workloadSecret = w.workload.DeepCopy()
+	}
+	if holdsPrevious(s.recordData) {
+		s.consumers = w.consumers
 	}
 	return s
 }

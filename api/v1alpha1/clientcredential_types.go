@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -107,6 +109,7 @@ type SecretTemplate struct {
 }
 
 // RotationSpec controls when the credential's secret is replaced.
+// +kubebuilder:validation:XValidation:rule=`!has(self.retirement) || !has(self.retirement.policy) || self.retirement.policy != 'WhenUnused' || !has(self.gracePeriod) || !self.gracePeriod.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') || (has(self.retirement.unusedFor) && !self.retirement.unusedFor.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$')) || duration(self.gracePeriod) > (has(self.retirement.unusedFor) ? duration(self.retirement.unusedFor) : duration('5m'))`,message="rotation.retirement.policy WhenUnused can retire the previous secret early only within a gracePeriod longer than unusedFor (default 5m): set rotation.gracePeriod longer, for example 24h, so that the previous secret stays while it is used and retires once it is not",reason=FieldValueForbidden
 // +kubebuilder:validation:XValidation:rule=`!has(self.interval) || !has(self.gracePeriod) || !self.interval.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') || !self.gracePeriod.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') || duration(self.gracePeriod) < duration(self.interval)`,message="rotation.gracePeriod must be shorter than rotation.interval, so that the previous secret stops working before the next rotation"
 type RotationSpec struct {
 	// interval between scheduled rotations, as a Go duration such as "720h"
@@ -135,6 +138,52 @@ type RotationSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	Trigger string `json:"trigger,omitempty"`
+
+	// retirement says when the previous secret stops being accepted after a
+	// rotation: at the end of gracePeriod (AfterGrace, the default), or as
+	// soon as its consumers have moved to the new one (WhenUnused). See
+	// docs/rotation.md.
+	// +optional
+	Retirement *RetirementSpec `json:"retirement,omitempty"`
+}
+
+// RetirementPolicy says when a previous secret retires.
+type RetirementPolicy string
+
+const (
+	// RetireAfterGrace retires the previous secret at the end of the grace
+	// period.
+	RetireAfterGrace RetirementPolicy = "AfterGrace"
+	// RetireWhenUnused retires it once every rollout restart target has
+	// rolled out and no token-server replica has seen it used for
+	// unusedFor; at the end of the grace period at the latest.
+	RetireWhenUnused RetirementPolicy = "WhenUnused"
+)
+
+// DefaultUnusedFor is how long a previous secret must go unused before
+// WhenUnused retires it, when unusedFor is unset.
+const DefaultUnusedFor = 5 * time.Minute
+
+// RetirementSpec is the retirement policy of a previous secret.
+// +kubebuilder:validation:XValidation:rule="self.policy == 'WhenUnused' || !has(self.unusedFor)",message="rotation.retirement.unusedFor applies only with policy WhenUnused: remove it, or set policy: WhenUnused",reason=FieldValueForbidden
+type RetirementSpec struct {
+	// policy is AfterGrace (retire at the end of gracePeriod) or WhenUnused
+	// (retire once unused, at the end of gracePeriod at the latest).
+	// Default AfterGrace.
+	// +optional
+	// +kubebuilder:default=AfterGrace
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self in ['AfterGrace', 'WhenUnused']",message="rotation.retirement.policy must be AfterGrace or WhenUnused (the names are case-sensitive)",reason=FieldValueForbidden
+	Policy RetirementPolicy `json:"policy,omitempty"`
+
+	// unusedFor is how long no token-server replica may have seen the
+	// previous secret used before WhenUnused retires it (1m to 24h).
+	// Default 5m.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule=`self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('1m') && duration(self) <= duration('24h')`,message="rotation.retirement.unusedFor must be a duration from 1m to 24h, for example 10m; days (d) are not a unit",reason=FieldValueForbidden
+	UnusedFor *metav1.Duration `json:"unusedFor,omitempty"`
 }
 
 // PublicKeys are the client's own public keys for PrivateKeyJWT, so that its
@@ -315,6 +364,11 @@ type ClientCredentialStatus struct {
 	// +optional
 	PreviousSecretValidUntil *metav1.Time `json:"previousSecretValidUntil,omitempty"`
 
+	// previousSecretRetirement says when the last previous secret stopped
+	// being accepted, and why.
+	// +optional
+	PreviousSecretRetirement *Retirement `json:"previousSecretRetirement,omitempty"`
+
 	// propagation says how many token-server replicas have applied the
 	// credential's current generation, and how long that took. The
 	// Propagated condition is True once all of them have.
@@ -333,6 +387,19 @@ type ClientCredentialStatus struct {
 	// observedGeneration is the generation the status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// Retirement is when and why a previous secret stopped being accepted.
+type Retirement struct {
+	// retiredAt is when it stopped being accepted.
+	RetiredAt metav1.Time `json:"retiredAt"`
+	// reason is Unused (no consumer used it for unusedFor, policy
+	// WhenUnused) or GraceEnded (the grace period ended).
+	Reason string `json:"reason"`
+	// message says what the decision was based on: the last use seen, and
+	// the rollouts waited for.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // Propagation is how far a change has reached the token-server replicas

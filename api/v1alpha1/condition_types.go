@@ -25,6 +25,12 @@ const (
 	// validity, at most seven days).
 	ExpiringSoonCondition = "ExpiringSoon"
 
+	// PreviousSecretInUseCondition is present only while True, on a
+	// ClientCredential whose previous secret, still in grace, was used since
+	// the rotation within the last unusedFor: a consumer has not moved to the
+	// new secret yet. Its message names the last source address and time.
+	PreviousSecretInUseCondition = "PreviousSecretInUse"
+
 	// PropagatedCondition is True once every live token-server replica has
 	// applied the object's current generation (its observedGeneration);
 	// False says how many have. See docs/revocation.md.
@@ -72,6 +78,14 @@ const (
 	// KeysNotReadyReason: the hash key or signing keys are not yet available.
 	KeysNotReadyReason = "KeysNotReady"
 
+	// InUseReason: the previous secret is still used, and the grace period
+	// has time left.
+	InUseReason = "InUse"
+	// DeadlineNearReason (Warning): the previous secret is still used and
+	// its grace period ends within the warning window: the consumer breaks
+	// at the deadline unless it moves to the new secret.
+	DeadlineNearReason = "DeadlineNear"
+
 	// PropagatedReason: every live token-server replica applied the change.
 	PropagatedReason = "Propagated"
 	// PropagatingReason: some live replicas have not yet applied it.
@@ -93,8 +107,13 @@ const (
 	RepairedReason = "Repaired"
 	// RestartedReason: a rollout restart target was restarted after a rotation.
 	RestartedReason = "Restarted"
-	// GraceEndedReason: the previous secret stopped being accepted.
+	// GraceEndedReason: the previous secret stopped being accepted at the
+	// end of its grace period.
 	GraceEndedReason = "GraceEnded"
+	// UnusedReason: the previous secret retired before the end of its grace
+	// period, because every rollout restart target had rolled out and no
+	// token-server replica saw it used for unusedFor (policy WhenUnused).
+	UnusedReason = "Unused"
 	// ReissuedReason: the secret in the workload Secret was issued before the
 	// credential's not-before (its account or credential was replaced by
 	// another of the same name, or its record was rebuilt), so it is refused

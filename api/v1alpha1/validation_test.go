@@ -73,7 +73,7 @@ spec:
     labels: {app: deployer}
     annotations: {reloader.stakater.com/match: "true"}
   validFor: 2160h
-  rotation: {interval: 720h, gracePeriod: 1h, trigger: "2026-11-22"}
+  rotation: {interval: 720h, gracePeriod: 1h, trigger: "2026-11-22", retirement: {policy: WhenUnused, unusedFor: 10m}}
   deletionPolicy: Orphan
   rolloutRestartTargets: [{kind: Deployment, name: api}, {kind: StatefulSet, name: db}]
   accessTokenLifetime: 15m`,

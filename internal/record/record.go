@@ -133,6 +133,22 @@ type Record struct {
 	Generation        int64      `json:"generation,omitempty"`
 	AccountGeneration int64      `json:"accountGeneration,omitempty"`
 	ChangedAt         *time.Time `json:"changedAt,omitempty"`
+
+	// PreviousRetired says when and why the last previous secret or key
+	// stopped being accepted, for the ClientCredential's status
+	// (docs/rotation.md). It lives here, not only in the status, because
+	// the record is what the manager decides from: a status read stale
+	// from the cache could otherwise drop it. The token server does not
+	// read it, so the format version does not change.
+	PreviousRetired *Retirement `json:"previousRetired,omitempty"`
+}
+
+// Retirement is when and why a previous secret or key stopped being
+// accepted. It names times, reasons and source addresses only.
+type Retirement struct {
+	At      time.Time `json:"at"`
+	Reason  string    `json:"reason"`
+	Message string    `json:"message,omitempty"`
 }
 
 // Federation is a Federated credential's trust, as in the ClientCredential's
