@@ -4,6 +4,7 @@ import (
 	"context"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/clock"
@@ -47,6 +48,7 @@ type ClientCredentialReconciler struct {
 	hashKeys     hashKeyCache
 	statusWrites statusWrites
 	generations  generationSeen
+	inGrace      inGrace
 }
 
 // +kubebuilder:rbac:groups=iam.signet.dev,resources=clientcredentials,verbs=get;list;watch;update;patch
@@ -71,6 +73,7 @@ func (r *ClientCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !obj.DeletionTimestamp.IsZero() {
+		r.inGrace.forget(obj.Status.ClientID)
 		return ctrl.Result{}, r.reconcileDelete(ctx, obj)
 	}
 	// The finalizer is persisted before anything refers to the credential,
@@ -99,13 +102,17 @@ func (r *ClientCredentialReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		clientID = o.snapshot.clientID
 		restartPending, err = r.apply(ctx, o.snapshot, o)
 	}
+	if err == nil {
+		r.inGrace.track(o.snapshot, o)
+	}
 	return r.writeStatus(ctx, obj, clientID, o, restartPending, err)
 }
 
 // SetupWithManager wires the watches: the credential itself; its account and
 // the AccessRules naming that account (grants and enablement); the Secrets
 // Signet writes (repair of workload Secrets and records, and release of a
-// Secret name another credential was waiting for).
+// Secret name another credential was waiting for); the replica reports, for
+// a newer use of a previous secret in grace (inGrace).
 func (r *ClientCredentialReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.generations.clock = r.Clock
 	return ctrl.NewControllerManagedBy(mgr).
@@ -117,6 +124,8 @@ func (r *ClientCredentialReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(secretToCredentials(r.Client, r.Options.SignetNamespace)),
 			builder.WithPredicates(predicate.NewPredicateFuncs(isSignetSecret))).
+		Watches(&coordinationv1.Lease{}, handler.EnqueueRequestsFromMapFunc(r.inGrace.requests),
+			builder.WithPredicates(predicate.NewPredicateFuncs(isReport))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		Complete(r)
 }

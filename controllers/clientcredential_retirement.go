@@ -4,13 +4,17 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
 	"github.com/signet-iam/signet/internal/record"
@@ -326,4 +330,66 @@ func retirementStatus(r *record.Retirement) *iamv1.Retirement {
 		return nil
 	}
 	return &iamv1.Retirement{RetiredAt: metav1.Time{Time: r.At}, Reason: r.Reason, Message: r.Message}
+}
+
+// inGrace is the set of credentials whose record holds a previous secret,
+// by client_id, with the last use the latest pass saw. A replica report
+// naming a newer use wakes that credential at once, so
+// PreviousSecretInUse follows a consumer within a report's interval; no
+// other report write wakes anything.
+type inGrace struct {
+	mu       sync.Mutex
+	byClient map[string]graceEntry
+}
+
+type graceEntry struct {
+	key  types.NamespacedName
+	seen time.Time
+}
+
+// track records what a pass decided: whether the credential's record still
+// holds a previous secret, and the last use it saw.
+func (g *inGrace) track(s *snapshot, o *outcome) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if o.record == nil || len(previousDeadlines(o.record)) == 0 {
+		delete(g.byClient, s.clientID)
+		return
+	}
+	if g.byClient == nil {
+		g.byClient = map[string]graceEntry{}
+	}
+	e := graceEntry{key: client.ObjectKeyFromObject(s.obj)}
+	if s.consumers != nil && s.consumers.lastUse != nil {
+		e.seen = s.consumers.lastUse.At
+	}
+	g.byClient[s.clientID] = e
+}
+
+func (g *inGrace) forget(clientID string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.byClient, clientID)
+}
+
+// requests maps a report Lease to the credentials in grace it reports a
+// newer use of.
+func (g *inGrace) requests(_ context.Context, o client.Object) []reconcile.Request {
+	l, ok := o.(*coordinationv1.Lease)
+	if !ok {
+		return nil
+	}
+	rep, err := replicareport.Decode(l)
+	if err != nil {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []reconcile.Request
+	for id, u := range rep.Uses {
+		if e, ok := g.byClient[id]; ok && u.At.After(e.seen) {
+			out = append(out, reconcile.Request{NamespacedName: e.key})
+		}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -194,5 +195,44 @@ func TestWarningWindow(t *testing.T) {
 		if got := warningWindow(tc.grace, tc.unusedFor); got != tc.want {
 			t.Errorf("warningWindow(%v, %v) = %v, want %v", tc.grace, tc.unusedFor, got, tc.want)
 		}
+	}
+}
+
+// TestReportsWakeOnlyNewerUses: a report wakes a credential in grace only
+// for a use newer than the one its last pass saw, and never one that is
+// not in grace.
+func TestReportsWakeOnlyNewerUses(t *testing.T) {
+	w := newWorld(t, phaseNow.Add(-time.Hour))
+	w.createAccount()
+	w.createCredential(func(c *iamv1.ClientCredential) {
+		c.Spec.Rotation = &iamv1.RotationSpec{GracePeriod: duration(time.Hour), Trigger: "v1"}
+	})
+	w.reconcile()
+	w.now = phaseNow
+	w.edit(func(c *iamv1.ClientCredential) { c.Spec.Rotation.Trigger = "v2" })
+	seen := phaseNow.Add(time.Minute)
+	w.consumers = &consumers{replicas: 1, reportedUntil: seen, lastUse: &replicareport.Use{At: seen, Address: "10.0.0.1"}}
+	w.reconcile() // the rotation: the record had no previous secret to observe uses of
+	o := w.reconcile()
+
+	var g inGrace
+	g.track(o.snapshot, o)
+	wakes := func(uses map[string]replicareport.Use) int {
+		rep := replicareport.Report{Replica: "a", RenewTime: phaseNow, Timeout: time.Minute, Uses: uses}
+		return len(g.requests(context.Background(), rep.Lease("signet")))
+	}
+	id := w.clientID()
+	if n := wakes(map[string]replicareport.Use{id: {At: seen, Address: "10.0.0.1"}}); n != 0 {
+		t.Errorf("a use already seen woke %d", n)
+	}
+	if n := wakes(map[string]replicareport.Use{id: {At: seen.Add(time.Second), Address: "10.0.0.1"}}); n != 1 {
+		t.Errorf("a newer use woke %d, want 1", n)
+	}
+	if n := wakes(map[string]replicareport.Use{"sgc_other": {At: seen.Add(time.Hour), Address: "10.0.0.1"}}); n != 0 {
+		t.Errorf("a use of a client not in grace woke %d", n)
+	}
+	g.forget(id)
+	if n := wakes(map[string]replicareport.Use{id: {At: seen.Add(time.Second), Address: "10.0.0.1"}}); n != 0 {
+		t.Errorf("a forgotten credential woke %d", n)
 	}
 }
