@@ -334,17 +334,23 @@ func retirementStatus(r *record.Retirement) *iamv1.Retirement {
 
 // inGrace is the set of credentials whose record holds a previous secret,
 // by client_id, with the last use the latest pass saw. A replica report
-// naming a newer use wakes that credential at once, so
-// PreviousSecretInUse follows a consumer within a report's interval; no
-// other report write wakes anything.
+// naming a use that changes what that pass decided wakes the credential at
+// once, so PreviousSecretInUse appears within a report's interval of a
+// consumer's first use. A use within unusedFor of the one seen changes
+// nothing a timed look would not find (the condition is already True, and
+// retirement is timed from the last use), so it wakes nothing: a
+// consumer that keeps using the previous secret costs no reconcile per
+// report write.
 type inGrace struct {
 	mu       sync.Mutex
 	byClient map[string]graceEntry
 }
 
 type graceEntry struct {
-	key  types.NamespacedName
-	seen time.Time
+	key types.NamespacedName
+	// seen is the last use the latest pass saw; wakeFrom the earliest
+	// use that would change its decision.
+	seen, wakeFrom time.Time
 }
 
 // track records what a pass decided: whether the credential's record still
@@ -362,6 +368,7 @@ func (g *inGrace) track(s *snapshot, o *outcome) {
 	e := graceEntry{key: client.ObjectKeyFromObject(s.obj)}
 	if s.consumers != nil && s.consumers.lastUse != nil {
 		e.seen = s.consumers.lastUse.At
+		e.wakeFrom = e.seen.Add(retirementOf(s.obj).unusedFor)
 	}
 	g.byClient[s.clientID] = e
 }
@@ -372,8 +379,8 @@ func (g *inGrace) forget(clientID string) {
 	delete(g.byClient, clientID)
 }
 
-// requests maps a report Lease to the credentials in grace it reports a
-// newer use of.
+// requests maps a report Lease to the credentials in grace whose reported
+// use changes what their latest pass decided.
 func (g *inGrace) requests(_ context.Context, o client.Object) []reconcile.Request {
 	l, ok := o.(*coordinationv1.Lease)
 	if !ok {
@@ -387,7 +394,7 @@ func (g *inGrace) requests(_ context.Context, o client.Object) []reconcile.Reque
 	defer g.mu.Unlock()
 	var out []reconcile.Request
 	for id, u := range rep.Uses {
-		if e, ok := g.byClient[id]; ok && u.At.After(e.seen) {
+		if e, ok := g.byClient[id]; ok && u.At.After(e.seen) && !u.At.Before(e.wakeFrom) {
 			out = append(out, reconcile.Request{NamespacedName: e.key})
 		}
 	}

@@ -199,8 +199,8 @@ func TestWarningWindow(t *testing.T) {
 }
 
 // TestReportsWakeOnlyNewerUses: a report wakes a credential in grace only
-// for a use newer than the one its last pass saw, and never one that is
-// not in grace.
+// for a use that changes what its last pass decided, and never one that
+// is not in grace.
 func TestReportsWakeOnlyNewerUses(t *testing.T) {
 	w := newWorld(t, phaseNow.Add(-time.Hour))
 	w.createAccount()
@@ -225,14 +225,17 @@ func TestReportsWakeOnlyNewerUses(t *testing.T) {
 	if n := wakes(map[string]replicareport.Use{id: {At: seen, Address: "10.0.0.1"}}); n != 0 {
 		t.Errorf("a use already seen woke %d", n)
 	}
-	if n := wakes(map[string]replicareport.Use{id: {At: seen.Add(time.Second), Address: "10.0.0.1"}}); n != 1 {
-		t.Errorf("a newer use woke %d, want 1", n)
+	if n := wakes(map[string]replicareport.Use{id: {At: seen.Add(time.Second), Address: "10.0.0.1"}}); n != 0 {
+		t.Errorf("a use within unusedFor of the one seen, which changes nothing, woke %d", n)
+	}
+	if n := wakes(map[string]replicareport.Use{id: {At: seen.Add(iamv1.DefaultUnusedFor), Address: "10.0.0.1"}}); n != 1 {
+		t.Errorf("a use unusedFor after the one seen woke %d, want 1", n)
 	}
 	if n := wakes(map[string]replicareport.Use{"sgc_other": {At: seen.Add(time.Hour), Address: "10.0.0.1"}}); n != 0 {
 		t.Errorf("a use of a client not in grace woke %d", n)
 	}
 	g.forget(id)
-	if n := wakes(map[string]replicareport.Use{id: {At: seen.Add(time.Second), Address: "10.0.0.1"}}); n != 0 {
+	if n := wakes(map[string]replicareport.Use{id: {At: seen.Add(time.Hour), Address: "10.0.0.1"}}); n != 0 {
 		t.Errorf("a forgotten credential woke %d", n)
 	}
 }
