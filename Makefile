@@ -96,12 +96,8 @@ CHAOS_OUTAGE      ?= 60s
 CHAOS_KILLS       ?= 100
 CHAOS_CREDENTIALS ?= 200
 CHAOS_LOAD        ?= 60s
-# The short run allows 40 s for the watches to resume after a killed API
-# server returns: client-go's reflector back-off (up to 30 s) sometimes
-# exceeds the 5 s target, an open finding of docs/reliability.md that
-# "make chaos" still reports as a failure.
 CHAOS_SHORT = -chaos.outage=10s -chaos.kills=10 -chaos.credentials=20 -chaos.load=12s -chaos.rotations=2 \
-	-chaos.lease-duration=4s -chaos.renew-deadline=3s -chaos.retry-period=1s -chaos.signing-period=15s -chaos.resync-target=40s \
+	-chaos.lease-duration=4s -chaos.renew-deadline=3s -chaos.retry-period=1s -chaos.signing-period=15s \
 	-chaos.takeover-target=10s
 .PHONY: chaos
 chaos: controlplane build ## Run the fault campaign at full size (about an hour): API server outages, manager and token-server kills, key rotation and write failures under load.

@@ -14,7 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
@@ -59,20 +59,20 @@ type Watcher struct {
 // NewWatcher returns a Watcher; Start runs it.
 func NewWatcher(client kubernetes.Interface, namespace string, idx *index.Index, log *slog.Logger) *Watcher {
 	w := &Watcher{client: client, namespace: namespace, index: idx, log: log}
-	w.secrets = w.informer(SecretSelector, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-		return f.Core().V1().Secrets().Informer()
-	})
-	w.revoked = w.informer(RevokedSelector, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
-		return f.Core().V1().ConfigMaps().Informer()
-	})
+	secrets, configMaps := client.CoreV1().Secrets(namespace), client.CoreV1().ConfigMaps(namespace)
+	w.secrets = w.informer(&corev1.Secret{}, w.listWatch(SecretSelector,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return secrets.List(ctx, o) },
+		secrets.Watch))
+	w.revoked = w.informer(&corev1.ConfigMap{}, w.listWatch(RevokedSelector,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return configMaps.List(ctx, o)
+		},
+		configMaps.Watch))
 	return w
 }
 
-func (w *Watcher) informer(selector string, pick func(informers.SharedInformerFactory) cache.SharedIndexInformer) cache.SharedIndexInformer {
-	f := informers.NewSharedInformerFactoryWithOptions(w.client, 0,
-		informers.WithNamespace(w.namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }))
-	inf := pick(f)
+func (w *Watcher) informer(example runtime.Object, lw *cache.ListWatch) cache.SharedIndexInformer {
+	inf := cache.NewSharedIndexInformerWithOptions(lw, example, cache.SharedIndexInformerOptions{})
 	// The cache holds every record of the namespace; managed fields are
 	// a few hundred bytes of each that nothing here reads.
 	_ = inf.SetTransform(dropManagedFields)
