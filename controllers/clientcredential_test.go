@@ -415,7 +415,7 @@ func TestDeletedRecordIsRebuilt(t *testing.T) {
 func TestRotationRestartsTheTargets(t *testing.T) {
 	h := newHarness(t)
 	h.create(account("svc"))
-	dep := deployment("api")
+	dep := deployment()
 	h.create(dep)
 	cc := clientCredential("svc", "svc", iamv1.ClientSecretType)
 	cc.Spec.RolloutRestartTargets = []iamv1.RolloutRestartTarget{{Kind: "Deployment", Name: "api"}, {Kind: "StatefulSet", Name: "missing"}}

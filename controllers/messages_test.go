@@ -35,7 +35,7 @@ func (h *harness) countRestarted() int {
 func TestRestartEventsAreEmittedOncePerRotation(t *testing.T) {
 	h := newHarness(t)
 	h.create(account("svc"))
-	h.create(deployment("api"))
+	h.create(deployment())
 	cc := clientCredential("svc", "svc", iamv1.ClientSecretType)
 	cc.Spec.RolloutRestartTargets = []iamv1.RolloutRestartTarget{{Kind: "Deployment", Name: "api"}}
 	h.create(cc)

@@ -56,7 +56,7 @@ func TestManagerRunsWithItsGeneratedRBAC(t *testing.T) {
 
 	h.create(account("svc"))
 	h.create(rule("svc", []string{"svc"}, "orders:read"))
-	dep := deployment("api")
+	dep := deployment()
 	h.create(dep)
 	cc := clientCredential("svc", "svc", iamv1.ClientSecretType)
 	cc.Spec.RolloutRestartTargets = []iamv1.RolloutRestartTarget{{Kind: "Deployment", Name: "api"}}

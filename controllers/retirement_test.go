@@ -48,7 +48,7 @@ func (h *harness) used(cc *iamv1.ClientCredential, at time.Time, addr string) {
 
 func TestWhenUnusedRetiresOnceConsumersMoved(t *testing.T) {
 	h := newHarness(t)
-	dep := deployment("api")
+	dep := deployment()
 	h.create(dep)
 	h.used(&iamv1.ClientCredential{}, time.Time{}, "")
 	cc, old := retirementCredential(h, "moving", time.Hour, time.Minute, "api")

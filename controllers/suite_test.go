@@ -324,8 +324,9 @@ func (h *harness) readyCredential(name string, typ iamv1.CredentialType, mutate 
 	return cc
 }
 
-// deployment is a minimal Deployment, as a rollout restart target.
-func deployment(name string) *appsv1.Deployment {
+// deployment is a minimal Deployment named "api", as a rollout restart target.
+func deployment() *appsv1.Deployment {
+	const name = "api"
 	labels := map[string]string{"app": name}
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
