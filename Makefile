@@ -82,6 +82,15 @@ test: manifests generate fmt vet controlplane helm image ## Run every test: unit
 	go test -tags e2e -count=1 -timeout 15m ./test/e2e/...
 	go test -tags chaos -count=1 -timeout 15m ./test/chaos/ $(CHAOS_SHORT)
 
+# The integration suites (a real API server) and the unit tests beside
+# them, with the race detector, three times each in a random order: what
+# "make test" runs once. RACE_RUNS such runs in a row must all pass.
+RACE_RUNS ?= 3
+RACE_PKGS ?= ./api/... ./cmd/... ./controllers/... ./internal/...
+.PHONY: test-race
+test-race: controlplane ## Run the integration and unit suites with -race -count=3 -shuffle=on, RACE_RUNS (3) times in a row.
+	for i in $$(seq $(RACE_RUNS)); do echo "== run $$i of $(RACE_RUNS)"; go test -race -count=3 -shuffle=on -timeout 60m $(RACE_PKGS) || exit 1; done
+
 MODEL_SEEDS ?= 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20
 MODEL_STEPS ?= 100000
 .PHONY: test-model
