@@ -325,7 +325,7 @@ func serveFairChild(fair bool) {
 			_, _ = fmt.Fprintf(w, "%x\n", sum[:4])
 		}),
 	}
-	var l net.Listener = ln
+	l := ln
 	if fair {
 		l = FairListener(ln)
 	}
