@@ -9,6 +9,7 @@ package admission
 import (
 	"context"
 	"errors"
+	"runtime"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -27,23 +28,40 @@ const ClientCredentialPath = "/validate-iam-signet-dev-v1alpha1-clientcredential
 // allows everything else: the CRD's rules and the ValidatingAdmissionPolicy
 // check the rest.
 //
-// Its work is bounded by the rule's length: the CRD caps it at
+// Its work is bounded. The rule's length is: the CRD caps it at
 // federation.MaxClaimsExpression characters before the API server calls a
 // validating webhook, CompileClaims refuses a longer one without parsing it,
-// and the request body is capped by the webhook server (7 MiB).
-type ClaimsValidator struct{}
+// and the webhook server caps the request body (7 MiB). A rule at that
+// limit takes about 30 ms of CPU to compile, so at most one compilation per
+// CPU runs at a time; a request that cannot get one before the API server
+// gives up on it is allowed with a warning, as the webhook's failurePolicy
+// Ignore would allow it, and the reconcile's InvalidClaims condition still
+// reports a rule that does not compile.
+type ClaimsValidator struct {
+	// slots holds one token per compilation allowed to run at once.
+	slots chan struct{}
+}
 
-var _ admission.Validator[*iamv1.ClientCredential] = ClaimsValidator{}
+var _ admission.Validator[*iamv1.ClientCredential] = &ClaimsValidator{}
+
+// NewClaimsValidator returns a validator running at most GOMAXPROCS
+// compilations at once.
+func NewClaimsValidator() *ClaimsValidator {
+	return &ClaimsValidator{slots: make(chan struct{}, runtime.GOMAXPROCS(0))}
+}
 
 // NewClientCredentialWebhook is the webhook to register at
 // ClientCredentialPath.
 func NewClientCredentialWebhook(mgr ctrl.Manager) *admission.Webhook {
-	return admission.WithValidator[*iamv1.ClientCredential](mgr.GetScheme(), ClaimsValidator{})
+	return admission.WithValidator[*iamv1.ClientCredential](mgr.GetScheme(), NewClaimsValidator())
 }
 
+// notChecked is the warning of a request allowed unchecked.
+const notChecked = "spec.federation.claims was not checked: the admission webhook is busy. The manager reports a rule that does not compile as condition Ready=False, reason InvalidClaims"
+
 // ValidateCreate compiles the claim rule of a new credential.
-func (ClaimsValidator) ValidateCreate(_ context.Context, obj *iamv1.ClientCredential) (admission.Warnings, error) {
-	return nil, checkClaims(obj)
+func (v *ClaimsValidator) ValidateCreate(ctx context.Context, obj *iamv1.ClientCredential) (admission.Warnings, error) {
+	return v.check(ctx, obj)
 }
 
 // ValidateUpdate compiles the claim rule only when the update changes it. A
@@ -51,17 +69,32 @@ func (ClaimsValidator) ValidateCreate(_ context.Context, obj *iamv1.ClientCreden
 // webhook was down, or before it existed) must still take every other
 // write: revoking it, fixing another field, the manager removing its
 // finalizer. Its InvalidClaims condition already says what to fix.
-func (ClaimsValidator) ValidateUpdate(_ context.Context, oldObj, newObj *iamv1.ClientCredential) (admission.Warnings, error) {
+func (v *ClaimsValidator) ValidateUpdate(ctx context.Context, oldObj, newObj *iamv1.ClientCredential) (admission.Warnings, error) {
 	if claimsOf(oldObj) == claimsOf(newObj) {
 		return nil, nil
 	}
-	return nil, checkClaims(newObj)
+	return v.check(ctx, newObj)
 }
 
 // ValidateDelete allows every deletion; the webhook is not registered for
 // DELETE.
-func (ClaimsValidator) ValidateDelete(context.Context, *iamv1.ClientCredential) (admission.Warnings, error) {
+func (*ClaimsValidator) ValidateDelete(context.Context, *iamv1.ClientCredential) (admission.Warnings, error) {
 	return nil, nil
+}
+
+// check compiles obj's rule in one of the slots, or allows it unchecked
+// with a warning when the request ends before a slot is free.
+func (v *ClaimsValidator) check(ctx context.Context, obj *iamv1.ClientCredential) (admission.Warnings, error) {
+	if obj.Spec.Type != iamv1.FederatedType || claimsOf(obj) == "" {
+		return nil, nil
+	}
+	select {
+	case v.slots <- struct{}{}:
+		defer func() { <-v.slots }()
+	case <-ctx.Done():
+		return admission.Warnings{notChecked}, nil
+	}
+	return nil, checkClaims(obj)
 }
 
 // checkClaims returns the compiler's message, which names
