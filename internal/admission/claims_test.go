@@ -29,7 +29,7 @@ func TestClaimsValidator(t *testing.T) {
 		// refused is a part of the refusal's message; empty means allowed.
 		refused string
 	}{
-		"a rule that compiles to a boolean is allowed": {obj: federated(`claims.repository_owner == "acme"`)},
+		"a rule that compiles to a boolean is allowed":     {obj: federated(`claims.repository_owner == "acme"`)},
 		"a Federated credential without a rule is allowed": {obj: federated("")},
 		"a credential of another type is allowed": {obj: &iamv1.ClientCredential{Spec: iamv1.ClientCredentialSpec{
 			ServiceAccountName: "ci", Type: iamv1.ClientSecretType}}},
