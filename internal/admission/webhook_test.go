@@ -2,11 +2,14 @@ package admission_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,11 +115,15 @@ func TestWebhookRefusesAnInvalidClaimRuleAtApply(t *testing.T) {
 		Namespace: signetNS, SecretName: secretName, ConfigurationName: configurationName,
 		DNSName: "localhost", CertDir: certDir,
 	})).To(Succeed())
+	mgrCtx, stopMgr := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
+	go func() { done <- mgr.Start(mgrCtx) }()
+	stop := sync.OnceValue(func() error {
+		stopMgr()
+		return <-done
+	})
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("manager: %v", err)
 		}
 	})
@@ -164,6 +171,19 @@ func TestWebhookRefusesAnInvalidClaimRuleAtApply(t *testing.T) {
 	other := &iamv1.ClientCredential{ObjectMeta: metav1.ObjectMeta{Namespace: tenantNS, Name: "secret"},
 		Spec: iamv1.ClientCredentialSpec{ServiceAccountName: "ci", Type: iamv1.ClientSecretType}}
 	g.Expect(k8s.Create(ctx, other)).To(Succeed(), "other types are not the webhook's business")
+
+	// It serves a certificate for its name that chains to the CA in the
+	// Secret, which is the caBundle.
+	pool := x509.NewCertPool()
+	g.Expect(pool.AppendCertsFromPEM(secret.Data["ca.crt"])).To(BeTrue())
+	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(conn.Close()).To(Succeed())
+
+	// With the webhook down, failurePolicy Ignore lets writes through: the
+	// reconcile's InvalidClaims condition is the backstop.
+	g.Expect(stop()).To(Succeed())
+	g.Expect(k8s.Create(ctx, federated(tenantNS, "while-down", `claims.repository_owner ==`))).To(Succeed())
 }
 
 func federated(ns, name, claims string) *iamv1.ClientCredential {
