@@ -3,9 +3,12 @@ package admission
 import (
 	"context"
 	"errors"
+	"net/http"
+	"strings"
 
 	"github.com/open-policy-agent/cert-controller/pkg/rotator"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
@@ -58,7 +61,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	ready := make(chan struct{})
-	if err := rotator.AddRotator(mgr, &rotator.CertRotator{
+	if err := rotator.AddRotator(oneObjectEach(mgr, opts), &rotator.CertRotator{
 		SecretKey:      types.NamespacedName{Namespace: opts.Namespace, Name: opts.SecretName},
 		CertDir:        opts.CertDir,
 		CAName:         "signet-webhook-ca",
@@ -75,6 +78,56 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 	return mgr.Add(&serveWhenReady{mgr: mgr, ready: ready})
 }
+
+// rotatorManager is the manager as the certificate rotator sees it: the
+// same in every way but its API configuration (oneObjectEach).
+type rotatorManager struct {
+	manager.Manager
+	config *rest.Config
+}
+
+func (m rotatorManager) GetConfig() *rest.Config { return m.config }
+
+// oneObjectEach narrows what the certificate rotator reads to the two
+// objects it keeps. Its informer lists and watches every Secret of the
+// namespace and every ValidatingWebhookConfiguration, and cert-controller
+// offers no selector; so its requests that list or watch either ask for the
+// one object by name (fieldSelector metadata.name). The manager then caches
+// no other Secret for it (it caches only Secrets carrying Signet's labels),
+// and its RBAC names the two objects in every rule, list and watch included.
+func oneObjectEach(mgr manager.Manager, opts Options) manager.Manager {
+	only := map[string]string{
+		"/api/v1/namespaces/" + opts.Namespace + "/secrets":                     opts.SecretName,
+		"/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations": opts.ConfigurationName,
+	}
+	cfg := rest.CopyConfig(mgr.GetConfig())
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			if req.Method != http.MethodGet {
+				return rt.RoundTrip(req)
+			}
+			for collection, name := range only {
+				if strings.HasSuffix(req.URL.Path, collection) {
+					req = req.Clone(req.Context())
+					q := req.URL.Query()
+					selector := "metadata.name=" + name
+					if prev := q.Get("fieldSelector"); prev != "" {
+						selector = prev + "," + selector
+					}
+					q.Set("fieldSelector", selector)
+					req.URL.RawQuery = q.Encode()
+					break
+				}
+			}
+			return rt.RoundTrip(req)
+		})
+	})
+	return rotatorManager{Manager: mgr, config: cfg}
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // serveWhenReady registers the validator and adds the webhook server to the
 // manager once the certificate is mounted and trusted.

@@ -50,8 +50,8 @@ const (
 )
 
 // TestWebhookRefusesAnInvalidClaimRuleAtApply runs the manager's webhook as
-// the manager's ServiceAccount, holding only its generated ClusterRole and
-// the webhook's RBAC of config/webhook, with the ValidatingWebhookConfiguration
+// the manager's ServiceAccount, holding only the webhook's RBAC of
+// config/webhook (which names its two objects in every rule), with the ValidatingWebhookConfiguration
 // of config/webhook pointed at it. The certificate rotator fills the empty
 // Secret and injects its CA into the configuration; a stand-in for the
 // kubelet copies the Secret into the certificate directory, as a Secret
@@ -70,22 +70,20 @@ func TestWebhookRefusesAnInvalidClaimRuleAtApply(t *testing.T) {
 	signetNS := testutil.Namespace(t, k8s, "signet-", nil)
 	tenantNS := testutil.Namespace(t, k8s, "team-", nil)
 
-	// The manager's RBAC: its generated ClusterRole and config/webhook's.
+	// The manager's RBAC for the webhook, config/webhook's alone: every
+	// rule names the Secret or the configuration, list and watch included.
 	user := testutil.ServiceAccountUser(signetNS, "manager")
 	var rbac []client.Object
-	for _, path := range []string{filepath.Join("config", "rbac", "role.yaml"), filepath.Join("config", "webhook", "role.yaml")} {
-		for _, obj := range testutil.ReadObjects(t, filepath.Join(env.Root, path)) {
-			if obj.GetNamespace() != "" {
-				obj.SetNamespace(signetNS)
-			}
-			if obj.GetKind() == "ClusterRole" || obj.GetKind() == "ClusterRoleBinding" {
-				obj.SetName(obj.GetName() + "-" + signetNS)
-			}
-			bindTo(obj, signetNS)
-			rbac = append(rbac, obj)
+	for _, obj := range testutil.ReadObjects(t, filepath.Join(env.Root, "config", "webhook", "role.yaml")) {
+		if obj.GetNamespace() != "" {
+			obj.SetNamespace(signetNS)
 		}
+		if obj.GetKind() == "ClusterRole" || obj.GetKind() == "ClusterRoleBinding" {
+			obj.SetName(obj.GetName() + "-" + signetNS)
+		}
+		bindTo(obj, signetNS)
+		rbac = append(rbac, obj)
 	}
-	rbac = append(rbac, clusterRoleBinding("manager-role-"+signetNS, "manager-role-"+signetNS, signetNS))
 	testutil.Install(t, k8s, rbac...)
 
 	// config/webhook's Secret and configuration, the latter pointed at
@@ -213,15 +211,6 @@ func bindTo(obj *unstructured.Unstructured, ns string) {
 	if ref, ok, _ := unstructured.NestedString(obj.Object, "roleRef", "name"); ok && obj.GetKind() == "ClusterRoleBinding" {
 		_ = unstructured.SetNestedField(obj.Object, ref+"-"+ns, "roleRef", "name")
 	}
-}
-
-func clusterRoleBinding(name, role, ns string) *unstructured.Unstructured {
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-		"metadata": map[string]any{"name": name},
-		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-		"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": "manager", "namespace": ns}},
-	}}
 }
 
 func readInto(t *testing.T, path string, into client.Object) {

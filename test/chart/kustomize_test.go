@@ -96,8 +96,8 @@ func checkKustomizeIdentity(t *testing.T, m manifest, d *appsv1.Deployment) {
 
 // checkKustomizeWebhookRBAC checks the webhook's RBAC in config/default,
 // whose resourceNames spell out the names kustomize's prefix produces: the
-// manager may write the Secret and the configuration its flags name, and
-// no other, and the roles are bound to the manager alone.
+// manager may read and write the Secret and the configuration its flags
+// name, and no other, and the roles are bound to the manager alone.
 func checkKustomizeWebhookRBAC(t *testing.T, m manifest, d *appsv1.Deployment) {
 	t.Helper()
 	f := flags(container(&d.Spec.Template.Spec, "manager"))
@@ -110,11 +110,10 @@ func checkKustomizeWebhookRBAC(t *testing.T, m manifest, d *appsv1.Deployment) {
 			t.Fatalf("no %s %s", c.kind, c.name)
 		}
 		for _, rule := range decode[rbacv1.Role](t, obj).Rules {
-			writes := slices.ContainsFunc(rule.Verbs, func(v string) bool { return v != "list" && v != "watch" })
 			if !reflect.DeepEqual(rule.Resources, []string{c.resource}) {
 				t.Errorf("%s %s grants %v", c.kind, c.name, rule.Resources)
 			}
-			if writes && !reflect.DeepEqual(rule.ResourceNames, []string{c.object}) {
+			if !reflect.DeepEqual(rule.ResourceNames, []string{c.object}) {
 				t.Errorf("%s %s: %v on %v, want only on %s", c.kind, c.name, rule.Verbs, rule.ResourceNames, c.object)
 			}
 			if slices.Contains(rule.Verbs, "delete") || slices.Contains(rule.Verbs, "create") || slices.Contains(rule.Verbs, "*") {
