@@ -77,7 +77,7 @@ func checkWebhookWiring(t *testing.T, m manifest, d *appsv1.Deployment, ns strin
 	if m.get("Secret", secretName) == nil {
 		t.Errorf("--webhook-cert-secret=%q names no rendered Secret", secretName)
 	}
-	if s := m.get("Secret", secretName); s != nil && len(s.Object["data"].(map[string]any)) > 0 {
+	if s := m.get("Secret", secretName); s != nil && (s.Object["data"] != nil || s.Object["stringData"] != nil) {
 		t.Errorf("the webhook's Secret is rendered with data; the manager writes it")
 	}
 	i := slices.IndexFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Secret != nil && v.Secret.SecretName == secretName })
