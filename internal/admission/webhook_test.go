@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -159,6 +160,29 @@ func TestWebhookRefusesAnInvalidClaimRuleAtApply(t *testing.T) {
 
 	err = k8s.Create(ctx, invalid)
 	g.Expect(err).To(MatchError(ContainSubstring("spec.federation.claims")), "the API server must refuse the rule")
+
+	// What kubectl apply prints, as docs/howto/github-actions-token.md shows it.
+	manifest := filepath.Join(t.TempDir(), "api-deployer.yaml")
+	g.Expect(os.WriteFile(manifest, []byte(`apiVersion: iam.signet.dev/v1alpha1
+kind: ClientCredential
+metadata: {name: api-deployer, namespace: `+tenantNS+`}
+spec:
+  serviceAccountName: api-deployer
+  type: Federated
+  federation:
+    issuer: https://token.actions.githubusercontent.com
+    subject: "repo:acme/api:environment:prod"
+    claims: 'claims.repository_owner =='
+`), 0o600)).To(Succeed())
+	assets, err := testenv.AssetsDir()
+	g.Expect(err).NotTo(HaveOccurred())
+	kubectl := *env.ControlPlane.KubeCtl()
+	kubectl.Path = filepath.Join(assets, "kubectl")
+	_, stderr, err := kubectl.Run("apply", "-f", manifest)
+	g.Expect(err).To(HaveOccurred(), "kubectl apply must fail")
+	printed, _ := io.ReadAll(stderr)
+	g.Expect(string(printed)).To(HavePrefix(`Error from server (Forbidden): error when creating "` + manifest + `": admission webhook "clientcredentials.iam.signet.dev" denied the request: spec.federation.claims is not a valid CEL expression: ERROR: <input>:1:27: Syntax error:`))
+	g.Expect(string(printed)).To(HaveSuffix(". Fix spec.federation.claims: it must be a CEL expression over the map claims that yields a boolean\n"))
 	notBoolean := federated(tenantNS, "ci", `claims.repository_owner`)
 	g.Expect(k8s.Create(ctx, notBoolean)).To(MatchError(ContainSubstring("spec.federation.claims must be a boolean expression")))
 
