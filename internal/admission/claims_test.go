@@ -5,19 +5,25 @@ import (
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
 )
 
-func federated(claims string) *iamv1.ClientCredential {
-	return &iamv1.ClientCredential{Spec: iamv1.ClientCredentialSpec{
-		ServiceAccountName: "ci",
-		Type:               iamv1.FederatedType,
-		Federation: &iamv1.Federation{
-			Issuer:  "https://token.actions.githubusercontent.com",
-			Subject: "repo:acme/api:ref:refs/heads/main",
-			Claims:  claims,
+// federated is a Federated ClientCredential with the claim rule claims.
+func federated(ns, name, claims string) *iamv1.ClientCredential {
+	return &iamv1.ClientCredential{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: iamv1.ClientCredentialSpec{
+			ServiceAccountName: "ci",
+			Type:               iamv1.FederatedType,
+			Federation: &iamv1.Federation{
+				Issuer:  "https://token.actions.githubusercontent.com",
+				Subject: "repo:acme/api:ref:refs/heads/main",
+				Claims:  claims,
+			},
 		},
-	}}
+	}
 }
 
 func TestClaimsValidator(t *testing.T) {
@@ -29,28 +35,28 @@ func TestClaimsValidator(t *testing.T) {
 		// refused is a part of the refusal's message; empty means allowed.
 		refused string
 	}{
-		"a rule that compiles to a boolean is allowed":     {obj: federated(`claims.repository_owner == "acme"`)},
-		"a Federated credential without a rule is allowed": {obj: federated("")},
+		"a rule that compiles to a boolean is allowed":     {obj: federated("team-a", "ci", `claims.repository_owner == "acme"`)},
+		"a Federated credential without a rule is allowed": {obj: federated("team-a", "ci", "")},
 		"a credential of another type is allowed": {obj: &iamv1.ClientCredential{Spec: iamv1.ClientCredentialSpec{
 			ServiceAccountName: "ci", Type: iamv1.ClientSecretType}}},
 		"a rule that does not parse is refused with the compiler's message": {
-			obj: federated(`claims.repository_owner ==`), refused: "spec.federation.claims is not a valid CEL expression: ERROR: <input>:1:"},
+			obj: federated("team-a", "ci", `claims.repository_owner ==`), refused: "spec.federation.claims is not a valid CEL expression: ERROR: <input>:1:"},
 		"a rule that is not a boolean is refused": {
-			obj: federated(`claims.repository_owner`), refused: "spec.federation.claims must be a boolean expression"},
+			obj: federated("team-a", "ci", `claims.repository_owner`), refused: "spec.federation.claims must be a boolean expression"},
 		"a rule that reads an undeclared variable is refused": {
-			obj: federated(`token.sub == "x"`), refused: "undeclared reference to 'token'"},
+			obj: federated("team-a", "ci", `token.sub == "x"`), refused: "undeclared reference to 'token'"},
 		"a rule longer than the CRD allows is refused unparsed": {
-			obj: federated(strings.Repeat("(", 5000)), refused: "longer than 4096 characters"},
+			obj: federated("team-a", "ci", strings.Repeat("(", 5000)), refused: "longer than 4096 characters"},
 		"an update to a rule that does not compile is refused": {
-			old: federated(`claims.a == "b"`), obj: federated(`claims.a = "b"`), refused: "Fix spec.federation.claims"},
+			old: federated("team-a", "ci", `claims.a == "b"`), obj: federated("team-a", "ci", `claims.a = "b"`), refused: "Fix spec.federation.claims"},
 		"an update that keeps a stored rule that does not compile is allowed (revoking it, removing a finalizer)": {
-			old: federated(`claims.a = "b"`), obj: func() *iamv1.ClientCredential {
-				cc := federated(`claims.a = "b"`)
+			old: federated("team-a", "ci", `claims.a = "b"`), obj: func() *iamv1.ClientCredential {
+				cc := federated("team-a", "ci", `claims.a = "b"`)
 				cc.Spec.Revoked = true
 				return cc
 			}()},
 		"an update that fixes a stored rule is allowed": {
-			old: federated(`claims.a = "b"`), obj: federated(`claims.a == "b"`)},
+			old: federated("team-a", "ci", `claims.a = "b"`), obj: federated("team-a", "ci", `claims.a == "b"`)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var err error
@@ -82,12 +88,12 @@ func TestBusyValidatorAllowsWithAWarning(t *testing.T) {
 	v.slots <- struct{}{}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	warnings, err := v.ValidateCreate(ctx, federated(`claims.a =`))
+	warnings, err := v.ValidateCreate(ctx, federated("team-a", "ci", `claims.a =`))
 	if err != nil || len(warnings) != 1 || !strings.Contains(warnings[0], "not checked") {
 		t.Fatalf("got warnings %q and error %v, want one warning that it was not checked", warnings, err)
 	}
 	<-v.slots
-	if _, err := v.ValidateCreate(context.Background(), federated(`claims.a =`)); err == nil {
+	if _, err := v.ValidateCreate(context.Background(), federated("team-a", "ci", `claims.a =`)); err == nil {
 		t.Fatal("with a free slot the rule must be checked and refused")
 	}
 }
@@ -101,7 +107,7 @@ func BenchmarkCompileWorstCase(b *testing.B) {
 	for sb.Len()+len(term) <= 4096 {
 		sb.WriteString(term)
 	}
-	cc := federated(sb.String())
+	cc := federated("team-a", "ci", sb.String())
 	if err := checkClaims(cc); err != nil {
 		b.Fatal(err)
 	}

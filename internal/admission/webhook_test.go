@@ -1,4 +1,4 @@
-package admission_test
+package admission
 
 import (
 	"context"
@@ -28,7 +28,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
-	"github.com/signet-iam/signet/internal/admission"
 	"github.com/signet-iam/signet/internal/testenv"
 	"github.com/signet-iam/signet/internal/testutil"
 )
@@ -94,9 +93,9 @@ func TestWebhookRefusesAnInvalidClaimRuleAtApply(t *testing.T) {
 	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 	readInto(t, filepath.Join(env.Root, "config", "webhook", "manifests.yaml"), vwc)
 	vwc.Name = configurationName
-	url := fmt.Sprintf("https://localhost:%d%s", port, admission.ClientCredentialPath)
+	url := fmt.Sprintf("https://localhost:%d%s", port, ClientCredentialPath)
 	g.Expect(vwc.Webhooks).To(HaveLen(1))
-	g.Expect(vwc.Webhooks[0].ClientConfig.Service.Path).To(HaveValue(Equal(admission.ClientCredentialPath)))
+	g.Expect(vwc.Webhooks[0].ClientConfig.Service.Path).To(HaveValue(Equal(ClientCredentialPath)))
 	vwc.Webhooks[0].ClientConfig = admissionregistrationv1.WebhookClientConfig{URL: &url}
 	testutil.Install(t, k8s, secret, vwc)
 
@@ -110,7 +109,7 @@ func TestWebhookRefusesAnInvalidClaimRuleAtApply(t *testing.T) {
 		WebhookServer:          webhook.NewServer(webhook.Options{Host: "127.0.0.1", Port: port, CertDir: certDir}),
 	})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(admission.Setup(mgr, admission.Options{
+	g.Expect(Setup(mgr, Options{
 		Namespace: signetNS, SecretName: secretName, ConfigurationName: configurationName,
 		DNSName: "localhost", CertDir: certDir,
 	})).To(Succeed())
@@ -206,21 +205,6 @@ spec:
 	// reconcile's InvalidClaims condition is the backstop.
 	g.Expect(stop()).To(Succeed())
 	g.Expect(k8s.Create(ctx, federated(tenantNS, "while-down", `claims.repository_owner ==`))).To(Succeed())
-}
-
-func federated(ns, name, claims string) *iamv1.ClientCredential {
-	return &iamv1.ClientCredential{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: iamv1.ClientCredentialSpec{
-			ServiceAccountName: "ci",
-			Type:               iamv1.FederatedType,
-			Federation: &iamv1.Federation{
-				Issuer:  "https://token.actions.githubusercontent.com",
-				Subject: "repo:acme/api:ref:refs/heads/main",
-				Claims:  claims,
-			},
-		},
-	}
 }
 
 // bindTo points a binding's ServiceAccount subjects at namespace ns.
