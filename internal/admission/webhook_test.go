@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -175,7 +176,10 @@ spec:
 `), 0o600)).To(Succeed())
 	assets, err := testenv.AssetsDir()
 	g.Expect(err).NotTo(HaveOccurred())
-	kubectl := *env.ControlPlane.KubeCtl()
+	admin, err := env.AddUser(envtest.User{Name: "platform-admin", Groups: []string{"system:masters"}}, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	kubectl, err := admin.Kubectl()
+	g.Expect(err).NotTo(HaveOccurred())
 	kubectl.Path = filepath.Join(assets, "kubectl")
 	_, stderr, err := kubectl.Run("apply", "-f", manifest)
 	g.Expect(err).To(HaveOccurred(), "kubectl apply must fail")
