@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/open-policy-agent/cert-controller/pkg/rotator"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
@@ -95,6 +96,20 @@ func TestBusyValidatorAllowsWithAWarning(t *testing.T) {
 	<-v.slots
 	if _, err := v.ValidateCreate(context.Background(), federated("team-a", "ci", `claims.a =`)); err == nil {
 		t.Fatal("with a free slot the rule must be checked and refused")
+	}
+}
+
+// TestRotatorFailureDoesNotStopTheManager: a rotator that stops with an
+// error (here: never set up, so it has no reader) is logged, not returned,
+// so the manager's controllers keep running.
+func TestRotatorFailureDoesNotStopTheManager(t *testing.T) {
+	t.Parallel()
+	r := &rotator.CertRotator{}
+	if err := r.Start(context.Background()); err == nil {
+		t.Fatal("the rotator's own Start must fail here for this test to mean anything")
+	}
+	if err := (contained{r}).Start(context.Background()); err != nil {
+		t.Fatalf("contained rotator returned %v", err)
 	}
 }
 

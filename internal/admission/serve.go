@@ -55,7 +55,9 @@ func (o Options) validate() error {
 // kubelet has mounted the certificate and the caBundle is injected, so it
 // never serves a certificate the API server does not trust; until then,
 // and whenever it is down, the configuration's failurePolicy Ignore lets
-// writes through and the reconcile-time InvalidClaims condition remains.
+// writes through and the reconcile-time InvalidClaims condition remains. A
+// rotator that fails is logged and leaves the controllers running
+// (rotatorManager.Add).
 func Setup(mgr ctrl.Manager, opts Options) error {
 	if err := opts.validate(); err != nil {
 		return err
@@ -87,6 +89,29 @@ type rotatorManager struct {
 }
 
 func (m rotatorManager) GetConfig() *rest.Config { return m.config }
+
+// Add runs the rotator contained: cert-controller's rotator stops with an
+// error when the certificate is not mounted or the CA not injected within
+// about half an hour (a Secret volume missing from the Pod, RBAC that
+// forbids the update), and a runnable's error stops the whole manager. The
+// webhook fails open, so its certificate must not take the controllers
+// down: the error is logged and the webhook is not served.
+func (m rotatorManager) Add(r manager.Runnable) error {
+	if cr, ok := r.(*rotator.CertRotator); ok {
+		return m.Manager.Add(contained{cr})
+	}
+	return m.Manager.Add(r)
+}
+
+// contained is a rotator whose failure is logged, not returned.
+type contained struct{ *rotator.CertRotator }
+
+func (c contained) Start(ctx context.Context) error {
+	if err := c.CertRotator.Start(ctx); err != nil {
+		ctrl.Log.WithName("admission").Error(err, "The admission webhook's certificate could not be set up: ClientCredential writes are not checked at apply until the manager restarts; the InvalidClaims condition still reports a claim rule that does not compile")
+	}
+	return nil
+}
 
 // oneObjectEach narrows what the certificate rotator reads to the two
 // objects it keeps. Its informer lists and watches every Secret of the
