@@ -63,9 +63,10 @@ type Federation struct {
 	// claims is an optional CEL expression over the token's claims that
 	// must be true, for example
 	// claims.repository_owner == "acme" && claims.environment == "prod".
-	// The manager compiles it: one that does not compile, or is not a
-	// boolean, stalls the credential with reason InvalidClaims, and the
-	// token server accepts no token for it.
+	// The manager's admission webhook refuses, when the resource is
+	// applied, one that does not compile or is not a boolean; one stored
+	// while the webhook was down stalls the credential with reason
+	// InvalidClaims, and the token server accepts no token for it.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	Claims string `json:"claims,omitempty"`

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap/zapcore"
@@ -18,8 +19,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/signet-iam/signet/controllers"
+	"github.com/signet-iam/signet/internal/admission"
 	"github.com/signet-iam/signet/internal/satoken"
 	"github.com/signet-iam/signet/internal/scheme"
 )
@@ -50,6 +53,9 @@ func run() error {
 		opts                   controllers.Options
 		tokenServerAccount     string
 		tokenServerTokenFile   string
+		webhookAddr            string
+		webhookService         string
+		webhookOpts            admission.Options
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; \"0\" disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
@@ -63,6 +69,11 @@ func run() error {
 	flag.DurationVar(&retryPeriod, "leader-election-retry-period", 2*time.Second, "How often a replica tries to acquire or renew the Lease.")
 	flag.StringVar(&tokenServerAccount, "token-server-service-account", "", "ServiceAccount of the token server sidecar, in the Signet namespace. With --token-server-token-file, the manager writes a short-lived token of this account (TokenRequest API) to that file and refreshes it, so the sidecar authenticates as itself and never holds the manager's credentials.")
 	flag.StringVar(&tokenServerTokenFile, "token-server-token-file", "", "File the token server sidecar's token is written to (a volume only the two containers share).")
+	flag.StringVar(&webhookAddr, "webhook-bind-address", "", "Address (host:port, e.g. :9443) the validating admission webhook is served on over HTTPS; empty serves no webhook. It refuses a Federated ClientCredential whose spec.federation.claims does not compile.")
+	flag.StringVar(&webhookOpts.CertDir, "webhook-cert-dir", "/var/run/secrets/signet/webhook", "Directory where the webhook certificate Secret is mounted (tls.crt, tls.key).")
+	flag.StringVar(&webhookOpts.SecretName, "webhook-cert-secret", "signet-webhook-cert", "Secret in the Signet namespace that holds the webhook's CA and serving certificate; it must exist, and the manager fills and renews it.")
+	flag.StringVar(&webhookOpts.ConfigurationName, "webhook-configuration", "signet-validating-webhook", "ValidatingWebhookConfiguration whose caBundle the manager keeps equal to its CA.")
+	flag.StringVar(&webhookService, "webhook-service", "signet-webhook", "Service in the Signet namespace through which the API server calls the webhook; the serving certificate is for <service>.<namespace>.svc.")
 	flag.Float64Var(&qps, "kube-api-qps", 100, "Queries per second to the API server.")
 	flag.IntVar(&burst, "kube-api-burst", 200, "Burst of queries to the API server.")
 	opts.BindFlags(flag.CommandLine)
@@ -80,6 +91,16 @@ func run() error {
 	}
 	if err := checkPprofAddress(pprofAddr); err != nil {
 		return err
+	}
+	var webhookServer webhook.Server
+	if webhookAddr != "" {
+		host, port, err := splitHostPort(webhookAddr)
+		if err != nil {
+			return fmt.Errorf("--webhook-bind-address: %w", err)
+		}
+		webhookServer = webhook.NewServer(webhook.Options{Host: host, Port: port, CertDir: webhookOpts.CertDir})
+		webhookOpts.Namespace = opts.SignetNamespace
+		webhookOpts.DNSName = webhookService + "." + opts.SignetNamespace + ".svc"
 	}
 
 	cfg, err := ctrl.GetConfig()
@@ -102,6 +123,7 @@ func run() error {
 		RetryPeriod:                   &retryPeriod,
 		GracefulShutdownTimeout:       ptr(30 * time.Second),
 		Cache:                         controllers.CacheOptions(opts.SignetNamespace),
+		WebhookServer:                 webhookServer,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
@@ -115,6 +137,12 @@ func run() error {
 	ctx := ctrl.SetupSignalHandler()
 	if err := controllers.Setup(ctx, mgr, opts); err != nil {
 		return fmt.Errorf("setting up controllers: %w", err)
+	}
+
+	if webhookServer != nil {
+		if err := admission.Setup(mgr, webhookOpts); err != nil {
+			return fmt.Errorf("setting up the admission webhook: %w", err)
+		}
 	}
 
 	if (tokenServerAccount == "") != (tokenServerTokenFile == "") {
@@ -133,7 +161,7 @@ func run() error {
 		}
 	}
 
-	log.Info("Starting manager", "signetNamespace", opts.SignetNamespace, "leaderElection", leaderElect)
+	log.Info("Starting manager", "signetNamespace", opts.SignetNamespace, "leaderElection", leaderElect, "webhook", webhookAddr != "")
 	// Start returns nil after SIGTERM or SIGINT, once the controllers have
 	// drained (up to the graceful shutdown timeout) and the Lease is released.
 	return mgr.Start(ctx)
@@ -152,6 +180,20 @@ func metricsOptions(addr string) metricsserver.Options {
 		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 	return opts
+}
+
+// splitHostPort parses the webhook's bind address; an empty host binds
+// every interface.
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 1 || port > 65535 {
+		return "", 0, fmt.Errorf("%q has no port between 1 and 65535", addr)
+	}
+	return host, port, nil
 }
 
 // checkPprofAddress accepts "0" or "" (off) or a loopback address: profiles are

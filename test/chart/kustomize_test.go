@@ -4,6 +4,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -42,6 +43,8 @@ func TestKustomizeDefault(t *testing.T) {
 		t.Error("no Service for the token endpoint")
 	}
 	checkKustomizeIdentity(t, m, deployments[0])
+	checkWebhookWiring(t, m, deployments[0], "signet-system")
+	checkKustomizeWebhookRBAC(t, m, deployments[0])
 
 	env, err := testenv.Start()
 	if err != nil {
@@ -88,5 +91,53 @@ func checkKustomizeIdentity(t *testing.T, m manifest, d *appsv1.Deployment) {
 	rules := decode[rbacv1.Role](t, requester).Rules
 	if len(rules) != 1 || !reflect.DeepEqual(rules[0].ResourceNames, []string{account}) {
 		t.Errorf("the manager may request tokens of %+v, want %s alone", rules, account)
+	}
+}
+
+// checkKustomizeWebhookRBAC checks the webhook's RBAC in config/default,
+// whose resourceNames spell out the names kustomize's prefix produces: the
+// manager may read and write the Secret and the configuration its flags
+// name, and no other, and the roles are bound to the manager alone.
+func checkKustomizeWebhookRBAC(t *testing.T, m manifest, d *appsv1.Deployment) {
+	t.Helper()
+	f := flags(container(&d.Spec.Template.Spec, "manager"))
+	for _, c := range []struct{ kind, name, resource, object string }{
+		{"Role", "signet-webhook-cert-role", "secrets", f["webhook-cert-secret"]},
+		{"ClusterRole", "signet-webhook-configuration-role", "validatingwebhookconfigurations", f["webhook-configuration"]},
+	} {
+		obj := m.get(c.kind, c.name)
+		if obj == nil {
+			t.Fatalf("no %s %s", c.kind, c.name)
+		}
+		for _, rule := range decode[rbacv1.Role](t, obj).Rules {
+			if !reflect.DeepEqual(rule.Resources, []string{c.resource}) {
+				t.Errorf("%s %s grants %v", c.kind, c.name, rule.Resources)
+			}
+			if !reflect.DeepEqual(rule.ResourceNames, []string{c.object}) {
+				t.Errorf("%s %s: %v on %v, want only on %s", c.kind, c.name, rule.Verbs, rule.ResourceNames, c.object)
+			}
+			if slices.Contains(rule.Verbs, "delete") || slices.Contains(rule.Verbs, "create") || slices.Contains(rule.Verbs, "*") {
+				t.Errorf("%s %s may create or delete: %+v", c.kind, c.name, rule)
+			}
+		}
+	}
+	bindings := append(decodeAll[rbacv1.RoleBinding](t, m, "RoleBinding"), func() []*rbacv1.RoleBinding {
+		var out []*rbacv1.RoleBinding
+		for _, b := range decodeAll[rbacv1.ClusterRoleBinding](t, m, "ClusterRoleBinding") {
+			out = append(out, &rbacv1.RoleBinding{ObjectMeta: b.ObjectMeta, RoleRef: b.RoleRef, Subjects: b.Subjects})
+		}
+		return out
+	}()...)
+	bound := 0
+	for _, b := range bindings {
+		if strings.HasPrefix(b.RoleRef.Name, "signet-webhook-") {
+			bound++
+			if len(b.Subjects) != 1 || b.Subjects[0].Name != d.Spec.Template.Spec.ServiceAccountName {
+				t.Errorf("%s is bound to %+v, want the manager alone", b.RoleRef.Name, b.Subjects)
+			}
+		}
+	}
+	if bound != 2 {
+		t.Errorf("%d bindings of the webhook's roles, want 2", bound)
 	}
 }

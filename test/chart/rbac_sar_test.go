@@ -51,6 +51,9 @@ func core(verb, resource, ns, name string) access { return access{verb, resource
 func authn(verb, resource string) access {
 	return access{verb, resource, "", "", "authentication.k8s.io"}
 }
+func webhookConfig(verb, resource, name string) access {
+	return access{verb, resource, name, "", "admissionregistration.k8s.io"}
+}
 func signet(verb, resource, ns, name string) access {
 	return access{verb, resource, name, ns, "iam.signet.dev"}
 }
@@ -145,6 +148,17 @@ func TestRBACOnTheAPIServer(t *testing.T) {
 		{"the manager cannot bind roles", manager, access{"create", "rolebindings", "", "team-a", "rbac.authorization.k8s.io"}, false},
 		{"the manager cannot read ConfigMaps", manager, core("get", "configmaps", "team-a", ""), false},
 		{"the manager cannot read Pods", manager, core("list", "pods", "team-a", ""), false},
+		{"the manager renews the webhook's certificate", manager, core("update", "secrets", namespace, "signet-webhook-cert"), true},
+		{"the manager cannot update other Secrets", manager, core("update", "secrets", namespace, "signet-hash-key"), false},
+		{"the manager injects the webhook's caBundle", manager, webhookConfig("update", "validatingwebhookconfigurations", "signet-validating-webhook"), true},
+		{"the manager watches its webhook configuration", manager, webhookConfig("watch", "validatingwebhookconfigurations", "signet-validating-webhook"), true},
+		{"the manager cannot list every webhook configuration", manager, webhookConfig("list", "validatingwebhookconfigurations", ""), false},
+		{"the manager watches the webhook's certificate", manager, core("watch", "secrets", namespace, "signet-webhook-cert"), true},
+		{"the manager cannot change another webhook configuration", manager, webhookConfig("update", "validatingwebhookconfigurations", "other"), false},
+		{"the manager cannot delete its webhook configuration", manager, webhookConfig("delete", "validatingwebhookconfigurations", "signet-validating-webhook"), false},
+		{"the manager cannot create webhook configurations", manager, webhookConfig("create", "validatingwebhookconfigurations", ""), false},
+		{"the manager cannot write mutating webhooks", manager, webhookConfig("update", "mutatingwebhookconfigurations", "signet-validating-webhook"), false},
+		{"the token server cannot change the webhook configuration", tokenServer, webhookConfig("update", "validatingwebhookconfigurations", "signet-validating-webhook"), false},
 
 		{"a tenant admin writes AccessRules", tenantAdmin, signet("create", "accessrules", "team-a", ""), true},
 		{"a tenant admin cannot grant a scope", tenantAdmin, signet("grant", "scopes", "team-a", payments), false},

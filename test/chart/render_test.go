@@ -39,6 +39,9 @@ type renderCase struct {
 	// certificate, serviceMonitor and networkPolicy say which optional
 	// objects must be rendered.
 	certificate, serviceMonitor, networkPolicy bool
+	// noWebhook: webhook.enabled is false, so the admission webhook and
+	// its objects must not be rendered.
+	noWebhook bool
 }
 
 const defaultIssuer = "https://signet-token-server.signet-system.svc"
@@ -98,6 +101,19 @@ var renderCases = map[string]renderCase{
 		values:          map[string]any{"issuer": "https://auth.example.com", "service": map[string]any{"port": 8443}},
 		managerReplicas: 2, tlsSecret: "signet-token-server-tls", issuer: "https://auth.example.com",
 	},
+	"the admission webhook off": {
+		values:          map[string]any{"webhook": map[string]any{"enabled": false}},
+		managerReplicas: 2, tlsSecret: "signet-token-server-tls", issuer: defaultIssuer, noWebhook: true,
+	},
+	"the admission webhook off, with a standalone token server and a NetworkPolicy": {
+		values: map[string]any{
+			"webhook":       map[string]any{"enabled": false},
+			"tokenServer":   map[string]any{"standalone": true},
+			"networkPolicy": map[string]any{"enabled": true},
+		},
+		managerReplicas: 2, tokenServerReplicas: 2, tlsSecret: "signet-token-server-tls", issuer: defaultIssuer,
+		networkPolicy: true, noWebhook: true,
+	},
 	"the default issuer names a non-default Service port": {
 		values:          map[string]any{"service": map[string]any{"port": 9443}},
 		managerReplicas: 2, tlsSecret: "signet-token-server-tls", issuer: defaultIssuer + ":9443",
@@ -123,6 +139,7 @@ func TestRender(t *testing.T) {
 			checkTLS(t, tc, m, deployments)
 			checkMonitoring(t, tc, m, deployments)
 			checkNetworkPolicy(t, tc, m, deployments)
+			checkWebhook(t, tc, m, deployments)
 		})
 	}
 }
@@ -133,6 +150,8 @@ var renderedKinds = map[string]bool{
 	"ClusterRole": true, "ClusterRoleBinding": true, "Role": true, "RoleBinding": true,
 	"Certificate": true, "ServiceMonitor": true, "ConfigMap": true, "PrometheusRule": true,
 	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
+	// The admission webhook's (webhook.enabled).
+	"ValidatingWebhookConfiguration": true, "Secret": true,
 }
 
 // checkKinds fails on kinds the chart is not meant to render or outside the
@@ -465,6 +484,14 @@ func checkRBAC(t *testing.T, m manifest, deployments []*appsv1.Deployment, manag
 		wantRules[roleKey{"Role", "signet-token-requester"}] = configRules(t, "token_requester_role.yaml")
 		managerRoles = append(managerRoles, roleKey{"Role", "signet-token-requester"})
 	}
+	// The admission webhook's certificate: one Secret and one
+	// configuration, as config/webhook grants it.
+	if m.get("ValidatingWebhookConfiguration", "signet-validating-webhook") != nil {
+		role, clusterRole := webhookRules(t)
+		wantRules[roleKey{"Role", "signet-webhook-cert"}] = role
+		wantRules[roleKey{"ClusterRole", "signet-webhook-configuration"}] = clusterRole
+		managerRoles = append(managerRoles, roleKey{"Role", "signet-webhook-cert"}, roleKey{"ClusterRole", "signet-webhook-configuration"})
+	}
 	if m.get("ClusterRole", "signet-metrics-reader") != nil {
 		// Checked with the ServiceMonitor it comes with (checkMonitoring).
 		wantRules[roleKey{"ClusterRole", "signet-metrics-reader"}] = decode[rbacv1.ClusterRole](t, m.get("ClusterRole", "signet-metrics-reader")).Rules
@@ -476,7 +503,7 @@ func checkRBAC(t *testing.T, m manifest, deployments []*appsv1.Deployment, manag
 	for _, r := range decodeAll[rbacv1.ClusterRole](t, m, "ClusterRole") {
 		gotRules[roleKey{"ClusterRole", r.Name}] = r.Rules
 		// The tenant roles aggregate into the built-in ones and never grant.
-		if strings.HasPrefix(r.Name, "signet-") && r.Name != "signet-manager" && r.Name != "signet-metrics-reader" && r.Name != "signet-token-server-tokenreview" {
+		if strings.HasPrefix(r.Name, "signet-") && !slices.Contains([]string{"signet-manager", "signet-metrics-reader", "signet-token-server-tokenreview", "signet-webhook-configuration"}, r.Name) {
 			aggregate := "rbac.authorization.k8s.io/aggregate-to-" + strings.TrimPrefix(r.Name, "signet-")
 			if r.Labels[aggregate] != "true" {
 				t.Errorf("ClusterRole %s lacks the label %s", r.Name, aggregate)
@@ -720,8 +747,9 @@ func checkTLS(t *testing.T, tc renderCase, m manifest, deployments []*appsv1.Dep
 		spec := &d.Spec.Template.Spec
 		ts := container(spec, "token-server")
 		if ts == nil {
-			// The manager alone mounts only its own token (checkIdentity).
-			if slices.ContainsFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name != "kube-api-access" }) {
+			// The manager alone mounts only its own token (checkIdentity)
+			// and the webhook's certificate (checkWebhook).
+			if slices.ContainsFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name != "kube-api-access" && v.Name != "webhook-cert" }) {
 				t.Errorf("Deployment %s mounts volumes without a token server: %+v", d.Name, spec.Volumes)
 			}
 			continue
@@ -870,9 +898,11 @@ func checkNetworkPolicy(t *testing.T, tc renderCase, m manifest, deployments []*
 		}
 		return out
 	}
-	var tokenRule, metricsRule *networkingv1.NetworkPolicyIngressRule
+	var tokenRule, metricsRule, webhookRule *networkingv1.NetworkPolicyIngressRule
 	for i, r := range np.Spec.Ingress {
 		switch {
+		case slices.Equal(ports(r.Ports), []int32{9443}):
+			webhookRule = &np.Spec.Ingress[i]
 		case slices.Equal(ports(r.Ports), []int32{8443}):
 			tokenRule = &np.Spec.Ingress[i]
 		case slices.Equal(ports(r.Ports), []int32{8080, 8082}):
@@ -883,6 +913,11 @@ func checkNetworkPolicy(t *testing.T, tc renderCase, m manifest, deployments []*
 	}
 	if tokenRule == nil || metricsRule == nil {
 		t.Fatalf("want an ingress rule for the token port and one for metrics: %+v", np.Spec.Ingress)
+	}
+	// The API server calls the webhook from an address the chart does not
+	// know: its port is open to any peer, and only with the webhook.
+	if tc.noWebhook != (webhookRule == nil) || (webhookRule != nil && len(webhookRule.From) != 0) {
+		t.Errorf("webhook ingress rule %+v with webhook.enabled=%t, want one open to any peer exactly with the webhook", webhookRule, !tc.noWebhook)
 	}
 	tokenFrom, _ := tc.values["networkPolicy"].(map[string]any)["tokenFrom"].([]any)
 	if len(tokenRule.From) != len(tokenFrom) {

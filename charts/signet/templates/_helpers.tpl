@@ -130,6 +130,25 @@ signet.tlsSecretName is the Secret holding the token server's certificate.
 {{- end }}
 
 {{/*
+signet.webhook.serviceName, secretName and configurationName name the
+admission webhook's Service, certificate Secret and
+ValidatingWebhookConfiguration (templates/webhook.yaml), which the manager's
+flags name too.
+*/}}
+{{- define "signet.webhook.serviceName" -}}
+{{- printf "%s-webhook" (include "signet.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- define "signet.webhook.secretName" -}}
+{{- printf "%s-webhook-cert" (include "signet.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- define "signet.webhook.configurationName" -}}
+{{- printf "%s-validating-webhook" (include "signet.fullname" .) }}
+{{- end }}
+{{- define "signet.webhook.certDir" -}}
+/var/run/secrets/signet/webhook
+{{- end }}
+
+{{/*
 signet.managerContainer is the manager container. The ports and flags are
 the manager's (cmd/manager); keep them in step.
 */}}
@@ -158,6 +177,13 @@ the manager's (cmd/manager); keep them in step.
     - --token-server-service-account={{ include "signet.tokenServer.serviceAccountName" . }}
     - --token-server-token-file={{ include "signet.tokenServer.tokenDir" . }}/token
     {{- end }}
+    {{- if .Values.webhook.enabled }}
+    - --webhook-bind-address=:9443
+    - --webhook-cert-dir={{ include "signet.webhook.certDir" . }}
+    - --webhook-cert-secret={{ include "signet.webhook.secretName" . }}
+    - --webhook-configuration={{ include "signet.webhook.configurationName" . }}
+    - --webhook-service={{ include "signet.webhook.serviceName" . }}
+    {{- end }}
     {{- range .Values.manager.extraArgs }}
     - {{ . | quote }}
     {{- end }}
@@ -169,6 +195,11 @@ the manager's (cmd/manager); keep them in step.
     - name: healthz
       containerPort: 8081
       protocol: TCP
+    {{- if .Values.webhook.enabled }}
+    - name: webhook
+      containerPort: 9443
+      protocol: TCP
+    {{- end }}
   {{- include "signet.probes" "healthz" | nindent 2 }}
   resources:
     {{- toYaml .Values.manager.resources | nindent 4 }}
@@ -181,6 +212,11 @@ the manager's (cmd/manager); keep them in step.
     {{- if not .Values.tokenServer.standalone }}
     - name: token-server-token
       mountPath: {{ include "signet.tokenServer.tokenDir" . }}
+    {{- end }}
+    {{- if .Values.webhook.enabled }}
+    - name: webhook-cert
+      mountPath: {{ include "signet.webhook.certDir" . }}
+      readOnly: true
     {{- end }}
 {{- end }}
 
@@ -394,6 +430,12 @@ spec:
                     - path: namespace
                       fieldRef:
                         fieldPath: metadata.namespace
+        {{- if $v.webhook.enabled }}
+        {{- /* The admission webhook's certificate, written by the manager. */}}
+        - name: webhook-cert
+          secret:
+            secretName: {{ include "signet.webhook.secretName" $root }}
+        {{- end }}
         {{- end }}
         {{- if and .manager .tokenServer }}
         {{- /*
