@@ -48,9 +48,9 @@ var (
 	// The manager's Lease: a standby takes a dead leader's Lease after at
 	// most lease duration plus retry period. The product defaults (15s, 10s,
 	// 2s) make 100 kills last half an hour; "make test" uses shorter ones.
-	leaseDuration = flag.Duration("chaos.lease-duration", 15*time.Second, "--leader-election-lease-duration of the managers.")
-	renewDeadline = flag.Duration("chaos.renew-deadline", 10*time.Second, "--leader-election-renew-deadline of the managers.")
-	retryPeriod   = flag.Duration("chaos.retry-period", 2*time.Second, "--leader-election-retry-period of the managers.")
+	leaseDuration = flag.Duration("chaos.lease-duration", 10*time.Second, "--leader-election-lease-duration of the managers.")
+	renewDeadline = flag.Duration("chaos.renew-deadline", 7*time.Second, "--leader-election-renew-deadline of the managers.")
+	retryPeriod   = flag.Duration("chaos.retry-period", time.Second, "--leader-election-retry-period of the managers.")
 	recordSweep   = flag.Duration("chaos.record-sweep", 2*time.Second, "--record-sweep-interval of the managers: how soon a record left behind by a killed leader's write is deleted.")
 	signingPeriod = flag.Duration("chaos.signing-period", 40*time.Second, "--signing-key-rotation of the managers: keys rotate all through the campaign.")
 )
