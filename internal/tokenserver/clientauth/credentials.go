@@ -1,7 +1,9 @@
 // Package clientauth authenticates OAuth2 clients against the credential
 // records: client_secret_basic, client_secret_post, private_key_jwt
-// (RFC 7523) and Signet's API keys. Each credential type may use only its
-// own method (RFC 9700 2.3), and a request may use only one method.
+// (RFC 7523), Signet's API keys and Federated clients' workload tokens,
+// each an entry of the table in methods.go. Each credential type may use
+// only its own method (RFC 9700 2.3), and a request may use only one
+// method.
 package clientauth
 
 import (
