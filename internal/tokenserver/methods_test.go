@@ -3,7 +3,9 @@ package tokenserver_test
 import (
 	"net/http"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/signet-iam/signet/internal/tokenserver"
 	"github.com/signet-iam/signet/internal/tokenserver/clientauth"
@@ -169,4 +171,40 @@ func TestDiscoveryListsTheTables(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestPreviousSecretUseIsReported: a token obtained with a previous
+// secret in grace, by either secret method, is reported with the client
+// and its source address; one obtained with the current secret is not.
+func TestPreviousSecretUseIsReported(t *testing.T) {
+	var mu sync.Mutex
+	var reports []string
+	h := newHarness(t, func(c *tokenserver.Config) {
+		c.PreviousSecretUsed = func(clientID, source string) {
+			mu.Lock()
+			defer mu.Unlock()
+			reports = append(reports, clientID+" from "+source)
+		}
+	})
+	old := h.secret.Secret
+	grace := time.Now().Add(time.Hour)
+	if err := h.fx.RotateSecret(h.secret, &grace); err != nil {
+		t.Fatal(err)
+	}
+	h.put(h.secret)
+	for _, req := range []request{
+		{body: form("grant_type", ccGrant), basic: []string{h.secret.ID(), h.secret.Secret}, remote: "192.0.2.1:1000"},
+		{body: form("grant_type", ccGrant), basic: []string{h.secret.ID(), old}, remote: "192.0.2.2:1000"},
+		{body: form("grant_type", ccGrant, "client_id", h.secret.ID(), "client_secret", old), remote: "192.0.2.3:1000"},
+	} {
+		if resp := h.do(req); resp.status != http.StatusOK {
+			t.Fatalf("%d %s", resp.status, resp.body)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{h.secret.ID() + " from 192.0.2.2", h.secret.ID() + " from 192.0.2.3"}
+	if !slices.Equal(reports, want) {
+		t.Errorf("reports %q, want %q", reports, want)
+	}
 }
