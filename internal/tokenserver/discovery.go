@@ -11,7 +11,9 @@ import (
 )
 
 func (s *Server) discoveryDocument() ([]byte, error) {
-	methods := []string{string(clientauth.MethodBasic), string(clientauth.MethodPost), string(clientauth.MethodJWT)}
+	// Every endpoint that authenticates clients takes the same methods:
+	// the ones of clientauth's table that have a registered name.
+	methods, algs := clientauth.AdvertisedMethods(), clientauth.AdvertisedSigningAlgorithms()
 	return json.Marshal(map[string]any{
 		"issuer":                                s.cfg.Issuer,
 		"token_endpoint":                        s.url(TokenPath),
@@ -23,11 +25,11 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		"subject_types_supported":               []string{"public"},
 		"scopes_supported":                      []string{},
 		"token_endpoint_auth_methods_supported": methods,
-		"token_endpoint_auth_signing_alg_values_supported":         clientauth.AssertionAlgorithms(),
+		"token_endpoint_auth_signing_alg_values_supported":         algs,
 		"introspection_endpoint_auth_methods_supported":            methods,
-		"introspection_endpoint_auth_signing_alg_values_supported": clientauth.AssertionAlgorithms(),
+		"introspection_endpoint_auth_signing_alg_values_supported": algs,
 		"revocation_endpoint_auth_methods_supported":               methods,
-		"revocation_endpoint_auth_signing_alg_values_supported":    clientauth.AssertionAlgorithms(),
+		"revocation_endpoint_auth_signing_alg_values_supported":    algs,
 		// go-oidc and other verifiers read this to learn which algorithms
 		// to accept for tokens this issuer signs.
 		"id_token_signing_alg_values_supported": signing.Algorithms,

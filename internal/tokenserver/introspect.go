@@ -56,8 +56,9 @@ func (s *Server) readTokenRequest(w http.ResponseWriter, r *http.Request, a *aud
 		s.refuse(w, a, badRequest(err.Error()))
 		return nil, ""
 	}
-	rec := s.authenticate(w, r, f, a, anyMethod)
-	if rec == nil {
+	rec, oerr := s.authenticate(r, f, a, anyMethod)
+	if oerr != nil {
+		s.refuse(w, a, oerr)
 		return nil, ""
 	}
 	token := f.Get("token")

@@ -59,8 +59,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			Description: "supported grant types are " + strings.Join(grantNames(), ", ")})
 		return
 	}
-	rec, use := s.check(w, r, f, a, g)
-	if rec == nil {
+	rec, use, oerr := s.check(r, f, a, g)
+	if oerr != nil {
+		s.refuse(w, a, oerr)
 		return
 	}
 	resp, oerr := s.issue(r.Context(), rec, use, f)
@@ -81,25 +82,25 @@ func (s *Server) refuse(w http.ResponseWriter, a *audit, e *oauthError) {
 }
 
 // authenticate runs client authentication for introspection and
-// revocation, records an assertion's jti, and answers the request itself
-// when it fails (returning nil).
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, f form.Values, a *audit, allowed func(clientauth.Method) bool) *record.Record {
-	rec, use := s.check(w, r, f, a, &grantType{credentials: clientauth.Extract, allows: allowed})
-	if rec == nil {
-		return nil
+// revocation and records an assertion's jti. It returns the client's
+// record, or the error to answer with; the caller answers.
+func (s *Server) authenticate(r *http.Request, f form.Values, a *audit, allowed func(clientauth.Method) bool) (*record.Record, *oauthError) {
+	rec, use, oerr := s.check(r, f, a, &grantType{credentials: clientauth.Extract, allows: allowed})
+	if oerr != nil {
+		return nil, oerr
 	}
 	if fl := use.Record(r.Context()); fl != nil {
-		s.refuse(w, a, fromFailure(fl))
-		return nil
+		return nil, fromFailure(fl)
 	}
-	return rec
+	return rec, nil
 }
 
-// check authenticates the client without writing anything, and answers
-// the request itself when that fails (returning nil). Every credential is
-// checked, so a correct one is served whatever failed before it; the
-// failure limits only decide how a failure is answered and audited.
-func (s *Server) check(w http.ResponseWriter, r *http.Request, f form.Values, a *audit, g *grantType) (*record.Record, *clientauth.Use) {
+// check authenticates the client without writing anything: it returns the
+// client's record, or the error to answer with, and the caller answers.
+// Every credential is checked, so a correct one is served whatever failed
+// before it; the failure limits only decide how a failure is answered and
+// audited.
+func (s *Server) check(r *http.Request, f form.Values, a *audit, g *grantType) (*record.Record, *clientauth.Use, *oauthError) {
 	creds, fl := g.credentials(r.Header, f)
 	a.method, a.clientID = creds.Method, creds.AuditClientID()
 	if fl == nil && creds.Method == clientauth.MethodJWT && a.clientID == "" {
@@ -123,7 +124,7 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request, f form.Values, a 
 		if rec.Type == record.TypeFederated {
 			a.method = clientauth.MethodFederated
 		}
-		return rec, use
+		return rec, use, nil
 	}
 	e := fromFailure(fl)
 	if g.failureCode != "" && e.Code == clientauth.CodeInvalidClient {
@@ -138,8 +139,7 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request, f form.Values, a 
 				Description: "too many failed authentications; retry later", RetryAfter: v.RetryAfter}
 		}
 	}
-	s.refuse(w, a, e)
-	return nil, nil
+	return nil, nil, e
 }
 
 // issue checks what is asked for against the grants, then records the

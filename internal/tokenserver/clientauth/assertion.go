@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/signet-iam/signet/internal/record"
+	"github.com/signet-iam/signet/internal/tokenserver/form"
 )
 
 // Bounds on client assertions (SECURITY.md 9 and 14).
@@ -74,26 +76,63 @@ func PeekIssuer(assertion string) (string, error) {
 	return c.Issuer, nil
 }
 
-func (a *Authenticator) assertion(c Credentials, now time.Time) (*record.Record, *Use, *Failure) {
+// private_key_jwt (RFC 7523 2.2): a client assertion, which is either a
+// PrivateKeyJWT client's own or a Federated client's workload token.
+
+func readAssertion(_ http.Header, f form.Values) (*Credentials, *Failure) {
+	if !f.Has("client_assertion") && !f.Has("client_assertion_type") {
+		return nil, nil
+	}
+	return &Credentials{Method: MethodJWT, ClientID: f.Get("client_id"), Assertion: f.Get("client_assertion")}, nil
+}
+
+func shapeAssertion(c Credentials, f form.Values) *Failure {
+	if f.Get("client_assertion_type") != AssertionType || c.Assertion == "" {
+		return fail(CodeInvalidRequest, ReasonMalformed, "private_key_jwt requires client_assertion and client_assertion_type "+AssertionType)
+	}
+	return nil
+}
+
+// jwtBearer proves a client assertion: a workload token for a Federated
+// client, else a private_key_jwt assertion.
+func (a *Authenticator) jwtBearer(ctx context.Context, c Credentials, now time.Time) (proof, *Failure) {
+	if a.isFederated(c) {
+		return a.federated(ctx, c, now)
+	}
+	return a.assertion(c, now)
+}
+
+// isFederated tells a Federated client's workload token from a
+// private_key_jwt assertion: by the named client's type, or without
+// client_id by the token's issuer, which for an assertion is a client_id.
+func (a *Authenticator) isFederated(c Credentials) bool {
+	if c.ClientID != "" {
+		rec := a.Index.Record(c.ClientID)
+		return rec != nil && rec.Type == record.TypeFederated
+	}
+	return isFederatedAssertion(c)
+}
+
+func (a *Authenticator) assertion(c Credentials, now time.Time) (proof, *Failure) {
 	iss, err := PeekIssuer(c.Assertion)
 	if err != nil {
-		return nil, nil, fail(CodeInvalidClient, ReasonAssertion, "the client assertion is malformed")
+		return proof{}, fail(CodeInvalidClient, ReasonAssertion, "the client assertion is malformed")
 	}
 	if c.ClientID != "" && c.ClientID != iss {
-		return nil, nil, fail(CodeInvalidClient, ReasonAssertionClaims, "the client assertion was issued by another client")
+		return proof{}, fail(CodeInvalidClient, ReasonAssertionClaims, "the client assertion was issued by another client")
 	}
 	rec, f := a.lookup(iss, record.TypePrivateKeyJWT)
 	if f != nil {
-		return nil, nil, f
+		return proof{}, f
 	}
 	claims, until, f := a.verifyAssertion(c.Assertion, rec, now)
 	if f != nil {
-		return nil, nil, f
+		return proof{}, f
 	}
 	rec = rec.Until(until) // a key in grace: no token outlives it
 	// The assertion is accepted until exp plus the skew, so its jti must
 	// be remembered that long.
-	return rec, &Use{guard: a.Replay, clientID: rec.ClientID, jti: claims.ID, exp: claims.ExpiresAt.Add(ClockSkew)}, nil
+	return proof{rec: rec, use: &Use{guard: a.Replay, clientID: rec.ClientID, jti: claims.ID, exp: claims.ExpiresAt.Add(ClockSkew)}}, nil
 }
 
 // Use is a verified assertion whose jti is not yet recorded as used.

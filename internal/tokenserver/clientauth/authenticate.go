@@ -53,72 +53,22 @@ func (a *Authenticator) Authenticate(ctx context.Context, c Credentials) (*recor
 // is written for a request that is refused anyway (SECURITY.md 33).
 func (a *Authenticator) Check(ctx context.Context, c Credentials) (*record.Record, *Use, *Failure) {
 	now := a.Now()
-	var (
-		rec      *record.Record
-		use      *Use
-		f        *Failure
-		previous bool
-	)
-	switch c.Method {
-	case MethodBasic, MethodPost:
-		rec, previous, f = a.clientSecret(c, now)
-	case MethodAPIKey:
-		rec, previous, f = a.apiKey(c, now)
-	case MethodJWT:
-		if a.isFederated(c) {
-			rec, f = a.federated(ctx, c, now)
-		} else {
-			rec, use, f = a.assertion(c, now)
-		}
-	case MethodFederated:
-		rec, f = a.federated(ctx, c, now)
-	default:
-		f = fail(CodeInvalidClient, ReasonNoCredentials, "client authentication is required")
+	m := findMethod(c.Method)
+	if m == nil {
+		return nil, nil, fail(CodeInvalidClient, ReasonNoCredentials, "client authentication is required")
 	}
+	p, f := m.check(a, ctx, c, now)
 	if f == nil {
-		f = usable(rec, now)
+		f = usable(p.rec, now)
 	}
 	if f != nil {
-		f.Basic = c.Method == MethodBasic
+		f.Basic = m.challenge
 		return nil, nil, f
 	}
-	if previous && a.PreviousSecretUsed != nil {
-		a.PreviousSecretUsed(ctx, rec.ClientID)
+	if p.previous && a.PreviousSecretUsed != nil {
+		a.PreviousSecretUsed(ctx, p.rec.ClientID)
 	}
-	return rec, use, nil
-}
-
-// matchSecret finds which accepted secret of rec satisfies match, and
-// whether it is a previous one (in grace).
-func matchSecret(rec *record.Record, now time.Time, match func(hash string) bool) (via *record.Record, previous, ok bool) {
-	var matched string
-	via, ok = rec.MatchSecret(now, func(hash string) bool {
-		if match(hash) {
-			matched = hash
-			return true
-		}
-		return false
-	})
-	if !ok {
-		return nil, false, false
-	}
-	for _, s := range rec.Secrets {
-		if s.Hash == matched {
-			return via, s.NotAfter != nil, true
-		}
-	}
-	return via, false, true
-}
-
-// isFederated tells a Federated client's workload token from a
-// private_key_jwt assertion: by the named client's type, or without
-// client_id by the token's issuer, which for an assertion is a client_id.
-func (a *Authenticator) isFederated(c Credentials) bool {
-	if c.ClientID != "" {
-		rec := a.Index.Record(c.ClientID)
-		return rec != nil && rec.Type == record.TypeFederated
-	}
-	return isFederatedAssertion(c)
+	return p.rec, p.use, nil
 }
 
 func usable(rec *record.Record, now time.Time) *Failure {
@@ -155,50 +105,3 @@ func (a *Authenticator) lookup(clientID, typ string) (*record.Record, *Failure) 
 }
 
 func copyFailure(f *Failure) *Failure { c := *f; return &c }
-
-func (a *Authenticator) clientSecret(c Credentials, now time.Time) (*record.Record, bool, *Failure) {
-	rec, f := a.lookup(c.ClientID, record.TypeClientSecret)
-	if f != nil {
-		return nil, false, f
-	}
-	hasher := a.Index.Hasher()
-	if hasher == nil {
-		return nil, false, fail(CodeUnavailable, ReasonNotReady, "the server has not loaded its keys yet")
-	}
-	if credential.CheckSecret(credential.ClientSecretKind, c.Secret) != nil {
-		return nil, false, fail(CodeInvalidClient, ReasonMalformedSecret, "client authentication failed")
-	}
-	if via, previous, ok := matchSecret(rec, now, func(hash string) bool {
-		ok, _ := hasher.Verify(credential.SecretDomain, c.Secret, hash)
-		return ok
-	}); ok {
-		return via, previous, nil
-	}
-	return nil, false, fail(CodeInvalidClient, ReasonWrongSecret, "client authentication failed")
-}
-
-// apiKey finds the record by the key's hash under each hash key, then
-// confirms the match is a hash still accepted, comparing in constant time.
-func (a *Authenticator) apiKey(c Credentials, now time.Time) (*record.Record, bool, *Failure) {
-	hasher := a.Index.Hasher()
-	if hasher == nil {
-		return nil, false, fail(CodeUnavailable, ReasonNotReady, "the server has not loaded its keys yet")
-	}
-	if credential.CheckSecret(credential.APIKeyKind, c.Secret) != nil {
-		return nil, false, fail(CodeInvalidClient, ReasonMalformedSecret, "the API key is not valid")
-	}
-	rec, matched := a.Index.RecordByAPIKeyHash(hasher.HashAll(credential.SecretDomain, c.Secret))
-	if rec == nil {
-		return nil, false, fail(CodeInvalidClient, ReasonWrongSecret, "the API key is not valid")
-	}
-	if via, previous, ok := matchSecret(rec, now, func(hash string) bool {
-		if hash != matched {
-			return false
-		}
-		ok, err := hasher.Verify(credential.SecretDomain, c.Secret, hash)
-		return ok && err == nil
-	}); ok {
-		return via, previous, nil
-	}
-	return nil, false, fail(CodeInvalidClient, ReasonWrongSecret, "the API key is not valid")
-}

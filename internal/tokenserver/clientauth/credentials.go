@@ -1,7 +1,9 @@
 // Package clientauth authenticates OAuth2 clients against the credential
 // records: client_secret_basic, client_secret_post, private_key_jwt
-// (RFC 7523) and Signet's API keys. Each credential type may use only its
-// own method (RFC 9700 2.3), and a request may use only one method.
+// (RFC 7523), Signet's API keys and Federated clients' workload tokens,
+// each an entry of the table in methods.go. Each credential type may use
+// only its own method (RFC 9700 2.3), and a request may use only one
+// method.
 package clientauth
 
 import (
@@ -58,29 +60,29 @@ func (c Credentials) AuditClientID() string {
 	return ""
 }
 
-// Extract finds the one authentication method a request uses.
+// Extract finds the one authentication method a request uses, trying the
+// methods in the order of the table.
 func Extract(h http.Header, f form.Values) (Credentials, *Failure) {
-	var found []Credentials
-	authz := h.Values("Authorization")
-	if len(authz) > 1 {
+	if len(h.Values("Authorization")) > 1 {
 		return Credentials{}, fail(CodeInvalidRequest, ReasonMalformed, "the Authorization header is repeated")
 	}
-	if len(authz) == 1 && isBasic(authz[0]) {
-		id, secret, err := ParseBasic(authz[0])
-		if err != nil {
-			c := Credentials{Method: MethodBasic}
-			return c, &Failure{Code: CodeInvalidClient, Reason: ReasonMalformed, Description: "the Basic credentials are malformed", Basic: true}
+	var (
+		found []Credentials
+		by    []*method
+	)
+	for i := range methods {
+		m := &methods[i]
+		if m.read == nil {
+			continue
 		}
-		found = append(found, Credentials{Method: MethodBasic, ClientID: id, Secret: secret})
-	}
-	if f.Has("client_secret") {
-		found = append(found, Credentials{Method: MethodPost, ClientID: f.Get("client_id"), Secret: f.Get("client_secret")})
-	}
-	if f.Has("client_assertion") || f.Has("client_assertion_type") {
-		found = append(found, Credentials{Method: MethodJWT, ClientID: f.Get("client_id"), Assertion: f.Get("client_assertion")})
-	}
-	if f.Has("apikey") {
-		found = append(found, Credentials{Method: MethodAPIKey, Secret: f.Get("apikey")})
+		c, fl := m.read(h, f)
+		if fl != nil {
+			fl.Basic = m.challenge
+			return Credentials{Method: m.name}, fl
+		}
+		if c != nil {
+			found, by = append(found, *c), append(by, m)
+		}
 	}
 	switch len(found) {
 	case 0:
@@ -89,29 +91,10 @@ func Extract(h http.Header, f form.Values) (Credentials, *Failure) {
 	default:
 		return found[0], fail(CodeInvalidRequest, ReasonMultipleMethods, "the request uses more than one client authentication method")
 	}
-	return checkShape(found[0], f)
-}
-
-func checkShape(c Credentials, f form.Values) (Credentials, *Failure) {
-	switch c.Method {
-	case MethodBasic:
-		if f.Has("client_id") && f.Get("client_id") != c.ClientID {
-			return c, fail(CodeInvalidRequest, ReasonMalformed, "client_id differs from the Basic user name")
-		}
-	case MethodPost:
-		if c.ClientID == "" {
-			return c, fail(CodeInvalidRequest, ReasonMalformed, "client_secret_post requires client_id")
-		}
-	case MethodJWT:
-		if f.Get("client_assertion_type") != AssertionType || c.Assertion == "" {
-			return c, fail(CodeInvalidRequest, ReasonMalformed, "private_key_jwt requires client_assertion and client_assertion_type "+AssertionType)
-		}
-	case MethodAPIKey:
-		if f.Has("client_id") {
-			return c, fail(CodeInvalidRequest, ReasonMalformed, "an API key is presented without client_id")
-		}
+	if by[0].shape == nil {
+		return found[0], nil
 	}
-	return c, nil
+	return found[0], by[0].shape(found[0], f)
 }
 
 func isBasic(v string) bool {

@@ -110,17 +110,17 @@ func (a *Authenticator) federatedRecord(c Credentials, iss, sub string) (*record
 // outlives the token it was exchanged for. A workload token may be
 // exchanged again within its lifetime (no issuer Signet federates with
 // marks its tokens single-use), so nothing is recorded.
-func (a *Authenticator) federated(ctx context.Context, c Credentials, now time.Time) (*record.Record, *Failure) {
+func (a *Authenticator) federated(ctx context.Context, c Credentials, now time.Time) (proof, *Failure) {
 	iss, sub, err := peekFederated(c.Assertion)
 	if err != nil {
-		return nil, fail(CodeInvalidClient, ReasonFederatedMalformed, "the workload token is malformed")
+		return proof{}, fail(CodeInvalidClient, ReasonFederatedMalformed, "the workload token is malformed")
 	}
 	rec, f := a.federatedRecord(c, iss, sub)
 	if f != nil {
-		return nil, f
+		return proof{}, f
 	}
 	if a.Federation == nil {
-		return nil, fail(CodeInvalidClient, ReasonWrongMethod, "this server does not accept workload tokens")
+		return proof{}, fail(CodeInvalidClient, ReasonWrongMethod, "this server does not accept workload tokens")
 	}
 	fed := rec.Federation
 	var claims *federatedClaims
@@ -130,13 +130,13 @@ func (a *Authenticator) federated(ctx context.Context, c Credentials, now time.T
 		claims, f = a.Federation.verifyExternal(ctx, c.Assertion, fed, now)
 	}
 	if f != nil {
-		return nil, f
+		return proof{}, f
 	}
 	if f := a.Federation.matchClaims(fed.Claims, claims.all); f != nil {
-		return nil, f
+		return proof{}, f
 	}
 	exp := claims.ExpiresAt.Time
-	return rec.Until(&exp), nil
+	return proof{rec: rec.Until(&exp)}, nil
 }
 
 // verifyExternal checks a token of another issuer: its signature with the
