@@ -69,7 +69,9 @@ func TestMetricsNeedAuthorisationOffLoopback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cs.RbacV1().ClusterRoleBindings().Delete(context.Background(), binding.Name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = cs.RbacV1().ClusterRoleBindings().Delete(context.Background(), binding.Name, metav1.DeleteOptions{})
+	})
 
 	opts := metricsOptions(":0")
 	if !opts.SecureServing || opts.FilterProvider == nil {
