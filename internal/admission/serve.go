@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -33,6 +34,11 @@ type Options struct {
 	// webhook server reads tls.crt and tls.key there and reloads them when
 	// the kubelet updates the files. It must be the webhook server's CertDir.
 	CertDir string
+	// ControllerName names the certificate rotator's controller in logs
+	// and metrics; default "webhook-certificate". cert-controller refuses
+	// a second controller of one name in a process, so a process that sets
+	// the webhook up more than once (a test run with -count) sets its own.
+	ControllerName string
 }
 
 func (o Options) validate() error {
@@ -72,7 +78,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		IsReady:        ready,
 		Webhooks:       []rotator.WebhookInfo{{Name: opts.ConfigurationName, Type: rotator.Validating}},
 		FieldOwner:     "signet-manager",
-		ControllerName: "webhook-certificate",
+		ControllerName: cmp.Or(opts.ControllerName, "webhook-certificate"),
 		// Every replica serves, so every replica needs the certificate.
 		RequireLeaderElection: false,
 	}); err != nil {

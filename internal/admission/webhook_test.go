@@ -2,6 +2,7 @@ package admission
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -113,6 +115,9 @@ func TestWebhookRefusesAnInvalidClaimRuleAtApply(t *testing.T) {
 	g.Expect(Setup(mgr, Options{
 		Namespace: signetNS, SecretName: secretName, ConfigurationName: configurationName,
 		DNSName: "localhost", CertDir: certDir,
+		// One controller name per run: -count runs this test again in
+		// the same process.
+		ControllerName: "webhook-certificate-" + strings.ToLower(rand.Text()[:8]),
 	})).To(Succeed())
 	mgrCtx, stopMgr := context.WithCancel(ctx)
 	done := make(chan error, 1)
