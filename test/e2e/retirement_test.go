@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	iamv1 "github.com/signet-iam/signet/api/v1alpha1"
@@ -48,15 +49,29 @@ func TestPreviousSecretRetiresWhenUnused(t *testing.T) {
 		return nil
 	})
 
+	// Until a replica has applied the rotation, the old secret is still
+	// its current one, and using it is no use of a previous secret: wait
+	// until every replica has applied it.
+	cc := &iamv1.ClientCredential{}
+	get := func() error {
+		return signet.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "consumer"}, cc)
+	}
+	waitFor(t, 30*time.Second, "the rotation Propagated to every replica", func() error {
+		if err := get(); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(cc.Status.Conditions, iamv1.PropagatedCondition)
+		if c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != cc.Generation {
+			return fmt.Errorf("condition %+v at generation %d", c, cc.Generation)
+		}
+		return nil
+	})
+
 	// The stale consumer asks every replica with the previous secret.
 	for _, base := range signet.Replicas {
 		waitFor(t, 10*time.Second, "a token for the previous secret from "+base, func() error { _, err := tokenAt(base, old); return err })
 	}
 	lastUse := time.Now()
-	cc := &iamv1.ClientCredential{}
-	get := func() error {
-		return signet.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "consumer"}, cc)
-	}
 	waitFor(t, 30*time.Second, "PreviousSecretInUse naming the consumer", func() error {
 		if err := get(); err != nil {
 			return err
