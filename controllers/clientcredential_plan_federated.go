@@ -34,7 +34,7 @@ func planFederation(s *snapshot, o *outcome, rec, prev *record.Record) {
 	if f.Claims != "" {
 		if _, err := federation.CompileClaims(f.Claims); err != nil {
 			o.conditions.markStalled(iamv1.InvalidClaimsReason, err.Error()+
-				"; "+claimsInForce(prev)+". Fix spec.federation.claims: a CEL expression over claims that yields a boolean")
+				"; "+claimsInForce(prev)+". "+federation.ClaimsFix)
 			if prev != nil && prev.Federation != nil {
 				rec.Federation = prev.Federation
 			}

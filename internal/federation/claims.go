@@ -40,6 +40,11 @@ func mustEnv() *cel.Env {
 	return env
 }
 
+// ClaimsFix is what to do about a claim rule CompileClaims refused; the
+// admission webhook's refusal and the manager's InvalidClaims condition
+// both end with it.
+const ClaimsFix = "Fix spec.federation.claims: it must be a CEL expression over the map claims that yields a boolean"
+
 // CompileClaims compiles a claim rule: a CEL expression over the map
 // "claims" of the token's claims that yields a boolean. The error says
 // what is wrong in words fit for a condition message.
